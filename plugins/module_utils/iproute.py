@@ -1,0 +1,424 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one small layer every labnet.calico module stands on.
+
+It runs ``ip`` (on the host or inside a named network namespace) with argv lists and LC_ALL=C,
+reads state as JSON, normalises it so that wanted and current state compare as equals, and applies
+changes as ``ip -batch -`` (one process per namespace) or, in check mode, only records them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shlex
+import sys
+
+# Routes the lab makes carry this protocol number: cleanup and purge touch nothing else.
+LAB_ROUTE_PROTO = 77
+# Links the lab makes carry this interface alias (ifalias), followed by ':' and an owner id.
+LAB_ALIAS_PREFIX = 'labnet.calico'
+# Calico answers ARP for this address on every workload interface.
+CALICO_GATEWAY = '169.254.1.1'
+CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
+
+IFNAME_MAX = 15  # IFNAMSIZ - 1
+_IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
+_NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
+_WORKLOAD_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$')
+_MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+# A token of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks.
+_BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
+
+ROUTE_PROTOCOLS = {
+    'redirect': 1, 'kernel': 2, 'boot': 3, 'static': 4, 'ra': 9, 'zebra': 11, 'bird': 12,
+    'dhcp': 16, 'babel': 42, 'bgp': 186, 'isis': 187, 'ospf': 188, 'rip': 189, 'eigrp': 192,
+    'lab': LAB_ROUTE_PROTO,
+}
+ROUTE_SCOPES = {'global': 0, 'universe': 0, 'site': 200, 'link': 253, 'host': 254, 'nowhere': 255}
+ROUTE_SCOPE_NAMES = {0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere'}
+ROUTE_TABLES = {'default': 253, 'main': 254, 'local': 255}
+ROUTE_TYPES = {1: 'unicast', 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast',
+               6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat', 11: 'xresolve'}
+MANAGED_ROUTE_TYPES = ('unicast', 'blackhole', 'unreachable', 'prohibit')
+
+
+class LabError(Exception):
+    """A problem to report to the user as the module's failure message."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: every value is checked before anything changes, and errors name the field.
+
+def check_ifname(value, field):
+    if not isinstance(value, str) or not value:
+        raise LabError('%s: an interface name is required' % field)
+    if len(value) > IFNAME_MAX:
+        raise LabError('%s: interface name %r is %d characters long; the kernel allows at most %d'
+                       % (field, value, len(value), IFNAME_MAX))
+    if not _IFNAME_RE.match(value) or value in ('.', '..'):
+        raise LabError('%s: interface name %r may contain only letters, digits, "_", "." and "-"'
+                       % (field, value))
+    return value
+
+
+def check_netns(value, field):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NETNS_RE.match(value) or value in ('.', '..'):
+        raise LabError('%s: network namespace name %r must be 1-64 letters, digits, "_", "." or "-"'
+                       % (field, value))
+    return value
+
+
+def check_workload_id(value, field):
+    if not isinstance(value, str) or not _WORKLOAD_RE.match(value):
+        raise LabError('%s: workload id %r must be 1-128 letters, digits, "_", ".", ":" or "-"'
+                       % (field, value))
+    return value
+
+
+def check_mac(value, field):
+    mac = str(value).strip().lower().replace('-', ':')
+    if not _MAC_RE.match(mac):
+        raise LabError('%s: %r is not a MAC address (expected six hex pairs, e.g. ee:ee:ee:ee:ee:ee)'
+                       % (field, value))
+    return mac
+
+
+def check_mtu(value, field, low=68, high=65535):
+    if value is None:
+        return None
+    try:
+        mtu = int(value)
+    except (TypeError, ValueError):
+        raise LabError('%s: MTU %r is not a number' % (field, value))
+    if not low <= mtu <= high:
+        raise LabError('%s: MTU %d is outside %d-%d' % (field, mtu, low, high))
+    return mtu
+
+
+def parse_ipv4_address(value, field):
+    try:
+        return ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        raise LabError('%s: %r is not an IPv4 address' % (field, value))
+
+
+def parse_ipv4_network(value, field):
+    """A destination: '10.10.0.0/24', '10.10.0.2' (a /32) or 'default'. Host bits must be zero."""
+    text = str(value).strip()
+    if text == 'default':
+        text = '0.0.0.0/0'
+    try:
+        return ipaddress.IPv4Network(text, strict=True)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv4 network (%s)' % (field, value, exc))
+
+
+def parse_ipv4_interface(value, field, default_prefix=32):
+    """An address with prefix; '10.10.0.2' means '10.10.0.2/32' unless another default is given."""
+    text = str(value).strip()
+    if '/' not in text:
+        text = '%s/%d' % (text, default_prefix)
+    try:
+        return ipaddress.IPv4Interface(text)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv4 address with prefix (%s)' % (field, value, exc))
+
+
+def route_protocol_number(value, field):
+    if isinstance(value, int) or str(value).isdigit():
+        number = int(value)
+    elif str(value) in ROUTE_PROTOCOLS:
+        number = ROUTE_PROTOCOLS[str(value)]
+    else:
+        raise LabError('%s: unknown route protocol %r (use a number 0-255 or one of %s)'
+                       % (field, value, ', '.join(sorted(ROUTE_PROTOCOLS))))
+    if not 0 <= number <= 255:
+        raise LabError('%s: route protocol %d is outside 0-255' % (field, number))
+    return number
+
+
+def route_scope_number(value, field):
+    if value is None:
+        return None
+    if isinstance(value, int) or str(value).isdigit():
+        return int(value)
+    if str(value) in ROUTE_SCOPES:
+        return ROUTE_SCOPES[str(value)]
+    raise LabError('%s: unknown route scope %r (use one of %s)'
+                   % (field, value, ', '.join(sorted(ROUTE_SCOPES))))
+
+
+def route_table_number(value, field):
+    if value is None:
+        return ROUTE_TABLES['main']
+    if isinstance(value, int) or str(value).isdigit():
+        number = int(value)
+        if 1 <= number <= 0xffffffff:
+            return number
+    elif str(value) in ROUTE_TABLES:
+        return ROUTE_TABLES[str(value)]
+    raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
+
+
+def workload_host_ifname(workload_id, prefix='cali'):
+    """Calico's naming: a fixed prefix and the first hex digits of a SHA-1 of the workload id, 15 chars."""
+    digest = hashlib.sha1(workload_id.encode('utf-8')).hexdigest()
+    return prefix + digest[:IFNAME_MAX - len(prefix)]
+
+
+def lab_alias(owner):
+    return '%s:%s' % (LAB_ALIAS_PREFIX, owner)
+
+
+def is_lab_alias(alias):
+    return bool(alias) and (alias == LAB_ALIAS_PREFIX or alias.startswith(LAB_ALIAS_PREFIX + ':'))
+
+
+# ----------------------------------------------------------------------------------------------
+# Normalising what ``ip -j`` prints.
+
+def parse_json_output(text):
+    """``ip -j`` prints nothing at all for some empty lists (older iproute2); treat that as []."""
+    text = text.strip()
+    if not text:
+        return []
+    return json.loads(text)
+
+
+def normalize_link(raw):
+    """One link of ``ip -j -d addr show`` as a flat dict that compares cleanly."""
+    linkinfo = raw.get('linkinfo') or {}
+    addresses = []
+    for info in raw.get('addr_info', []):
+        if info.get('family') == 'inet':
+            addresses.append('%s/%s' % (info['local'], info['prefixlen']))
+    return {
+        'name': raw['ifname'],
+        'index': raw.get('ifindex'),
+        'peer_index': raw.get('link_index'),
+        'peer_netnsid': raw.get('link_netnsid'),
+        'kind': linkinfo.get('info_kind'),
+        'info': linkinfo.get('info_data') or {},
+        'mac': (raw.get('address') or '').lower(),
+        'mtu': raw.get('mtu'),
+        'up': 'UP' in (raw.get('flags') or []),
+        'alias': raw.get('ifalias') or '',
+        'addresses': sorted(addresses),
+    }
+
+
+def normalize_route(raw, table=None):
+    """One route of ``ip -N -j route show`` (numeric protocol, scope and type)."""
+    dst = raw.get('dst', 'default')
+    if dst == 'default':
+        dst = '0.0.0.0/0'
+    elif '/' not in dst:
+        dst += '/32'
+    route_type = raw.get('type', 'unicast')
+    if str(route_type).isdigit():
+        route_type = ROUTE_TYPES.get(int(route_type), str(route_type))
+    table_value = raw.get('table', table if table is not None else ROUTE_TABLES['main'])
+    return {
+        'table': route_table_number(table_value, 'table'),
+        'type': route_type,
+        'dst': str(ipaddress.IPv4Network(dst, strict=False)),
+        'via': raw.get('gateway'),
+        'dev': raw.get('dev'),
+        'scope': int(raw.get('scope', 0)) if str(raw.get('scope', 0)).isdigit() else
+        ROUTE_SCOPES.get(raw.get('scope'), raw.get('scope')),
+        'proto': int(raw.get('protocol', 0)) if str(raw.get('protocol', 0)).isdigit() else
+        ROUTE_PROTOCOLS.get(raw.get('protocol'), raw.get('protocol')),
+        'metric': int(raw.get('metric', 0)),
+        'onlink': 'onlink' in (raw.get('flags') or []),
+    }
+
+
+def route_argv(route):
+    """The words after ``ip route replace|del`` that describe a normalised route."""
+    words = []
+    if route['type'] != 'unicast':
+        words.append(route['type'])
+    words.append(route['dst'])
+    if route.get('via'):
+        words += ['via', route['via']]
+    if route.get('dev'):
+        words += ['dev', route['dev']]
+    if route.get('onlink'):
+        words.append('onlink')
+    if route.get('scope') is not None and route['type'] == 'unicast':
+        words += ['scope', ROUTE_SCOPE_NAMES.get(route['scope'], str(route['scope']))]
+    words += ['proto', str(route['proto'])]
+    if route.get('metric'):
+        words += ['metric', str(route['metric'])]
+    if route.get('table', ROUTE_TABLES['main']) != ROUTE_TABLES['main']:
+        words += ['table', str(route['table'])]
+    return words
+
+
+def route_text(route, netns=None):
+    """A route as a person reads it, like ``ip route`` prints it (for diffs and results)."""
+    text = ' '.join(route_argv(route))
+    return '[%s] %s' % (netns, text) if netns else text
+
+
+# ----------------------------------------------------------------------------------------------
+# Running ``ip``.
+
+class Change:
+    """One ``ip`` command to run, inside ``netns`` (None: where the module runs)."""
+
+    def __init__(self, netns, args):
+        self.netns = netns
+        self.args = [str(a) for a in args]
+
+    def text(self):
+        prefix = ['ip'] + (['-n', self.netns] if self.netns else [])
+        return ' '.join(shlex.quote(word) for word in prefix + self.args)
+
+
+class IPRoute:
+    """Reads state and applies changes with the ``ip`` binary; one instance per module run."""
+
+    def __init__(self, module):
+        self.module = module
+        self.ip = module.get_bin_path('ip', required=True)
+        self.done = []  # text of every change applied (or, in check mode, that would be applied)
+
+    def run(self, args, netns=None, data=None, check_rc=True):
+        argv = [self.ip] + (['-n', netns] if netns else []) + [str(a) for a in args]
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None,
+                                               environ_update={'LC_ALL': 'C', 'LANG': 'C'})
+        if check_rc and rc != 0:
+            raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    def query(self, args, netns=None):
+        """``ip -j ARGS``: parsed JSON."""
+        _rc, out, _err = self.run(['-j'] + list(args), netns=netns)
+        return parse_json_output(out)
+
+    def netns_names(self):
+        return set(item['name'] for item in self.query(['netns', 'list']))
+
+    def links(self, netns=None):
+        """Every link of a namespace with its details and IPv4 addresses, by name."""
+        return dict((link['name'], link) for link in
+                    (normalize_link(raw) for raw in self.query(['-d', 'addr', 'show'], netns=netns)))
+
+    def link(self, name, netns=None):
+        """One link, or None when it does not exist."""
+        rc, out, _err = self.run(['-j', '-d', 'addr', 'show', 'dev', name], netns=netns, check_rc=False)
+        if rc != 0:
+            return None
+        found = parse_json_output(out)
+        return normalize_link(found[0]) if found else None
+
+    def routes(self, netns=None, table=ROUTE_TABLES['main']):
+        raw = self.query(['-N', 'route', 'show', 'table', str(table)], netns=netns)
+        return [normalize_route(r, table) for r in raw]
+
+    def apply(self, changes):
+        """Run the changes in order; consecutive changes in one namespace go through one ``ip -batch``.
+
+        In check mode nothing runs: the changes are only recorded.
+        """
+        for change in changes:
+            for token in change.args:
+                if not _BATCH_TOKEN_RE.match(token):
+                    raise LabError('refusing to pass %r to ip: unsafe characters' % token)
+        self.done.extend(change.text() for change in changes)
+        if self.module.check_mode:
+            return
+        index = 0
+        while index < len(changes):
+            netns = changes[index].netns
+            group = []
+            while index < len(changes) and changes[index].netns == netns:
+                group.append(changes[index])
+                index += 1
+            self._run_batch(netns, group)
+
+    def _run_batch(self, netns, group):
+        if len(group) == 1:
+            self.run(group[0].args, netns=netns)
+            return
+        script = ''.join(' '.join(c.args) + '\n' for c in group)
+        rc, out, err = self.run(['-batch', '-'], netns=netns, data=script, check_rc=False)
+        if rc != 0:
+            message = (err or out).strip()
+            failed = re.search(r'Command failed -:(\d+)', message)
+            if failed and 0 < int(failed.group(1)) <= len(group):
+                message = '%s failed: %s' % (group[int(failed.group(1)) - 1].text(), message)
+            raise LabError(message)
+
+
+# ----------------------------------------------------------------------------------------------
+# sysctls under /proc/sys/net, on the host or inside a named namespace.
+
+# Runs inside ``ip netns exec NS`` so that /proc/sys/net is that namespace's.
+_SYSCTL_HELPER = r'''
+import json, sys
+request = json.loads(sys.argv[1])
+for key, value in sorted(request['write'].items()):
+    with open('/proc/sys/' + key, 'w') as handle:
+        handle.write(str(value))
+values = {}
+for key in request['read']:
+    try:
+        with open('/proc/sys/' + key) as handle:
+            values[key] = handle.read().strip()
+    except (IOError, OSError):
+        values[key] = None
+print(json.dumps(values))
+'''
+
+
+def sysctl_access(module, netns, read_keys, write_values=None):
+    """Write ``write_values`` (key -> value), then read ``read_keys``; keys are paths under /proc/sys.
+
+    Missing keys read as None. On the module's own namespace this is plain file access.
+    """
+    write_values = write_values or {}
+    for key in list(read_keys) + list(write_values):
+        if '..' in key.split('/') or key.startswith('/'):
+            raise LabError('invalid sysctl path %r' % key)
+    if netns is None:
+        for key, value in sorted(write_values.items()):
+            with open('/proc/sys/' + key, 'w') as handle:
+                handle.write(str(value))
+        values = {}
+        for key in read_keys:
+            path = '/proc/sys/' + key
+            values[key] = open(path).read().strip() if os.path.exists(path) else None
+        return values
+    ip = module.get_bin_path('ip', required=True)
+    request = json.dumps({'read': list(read_keys), 'write': write_values})
+    argv = [ip, 'netns', 'exec', netns, sys.executable, '-c', _SYSCTL_HELPER, request]
+    rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
+    if rc != 0:
+        raise LabError('reading sysctls in network namespace %s failed: %s' % (netns, (err or out).strip()))
+    return json.loads(out)
+
+
+def kernel_has_driver(module, name):
+    """True when the kernel has ``name`` built in, loaded, or available as a loadable module."""
+    if os.path.isdir('/sys/module/%s' % name):
+        return True
+    modinfo = module.get_bin_path('modinfo')
+    if modinfo:
+        rc, _out, _err = module.run_command([modinfo, name], environ_update={'LC_ALL': 'C'})
+        return rc == 0
+    return False
+
+
+def diff_text(lines):
+    return ''.join(line + '\n' for line in sorted(lines))

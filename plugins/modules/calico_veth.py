@@ -1,0 +1,382 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: calico_veth
+short_description: Connect a workload network namespace to the host with a Calico-style veth pair
+version_added: 0.1.0
+description:
+  - Creates, repairs or removes the veth pair that Calico's CNI plugin makes for a pod.
+  - The host end stays in the namespace the module runs in, named C(cali) plus 11 hex digits of a
+    SHA-1 of the workload id, with the MAC C(ee:ee:ee:ee:ee:ee), up and without an address.
+  - The pod end is created directly inside the workload's network namespace (created when missing),
+    named C(eth0), up, with the pod address as a C(/32).
+  - A wrong MAC, MTU or address, or a link that is down, is repaired. Links the module makes carry
+    the interface alias C(labnet.calico:<workload>); a link of the wanted name without that alias is
+    never changed or removed.
+  - Many workloads can be handled in one call with O(workloads); state is read once per call and
+    changes are applied with one C(ip -batch) per namespace.
+  - Routes and sysctls of the workload are set by M(labnet.calico.calico_route) and
+    M(labnet.calico.proxy_arp).
+author:
+  - labnet.calico contributors
+options:
+  workload:
+    description:
+      - The workload id, e.g. C(default.nginx-1) or the name of the namespace. It names the host
+        end and tags the links. Required unless O(workloads) is given.
+    type: str
+  netns:
+    description:
+      - The workload's network namespace. Defaults to the workload id.
+    type: str
+  host_ifname:
+    description:
+      - Name of the host end. Defaults to C(cali) plus 11 hex digits of a SHA-1 of the workload id.
+    type: str
+  pod_ifname:
+    description:
+      - Name of the pod end inside the namespace.
+    type: str
+    default: eth0
+  mac:
+    description:
+      - MAC address of the host end. Every Calico host interface uses the same one; proxy ARP answers
+        with it.
+    type: str
+    default: ee:ee:ee:ee:ee:ee
+  mtu:
+    description:
+      - MTU of both ends. Unmanaged when not given (the kernel's default is 1500).
+    type: int
+  address:
+    description:
+      - The pod's IPv4 address, set as a C(/32) on the pod end. Other IPv4 addresses on the pod end are
+        removed. Unmanaged when not given.
+    type: str
+  state:
+    description:
+      - V(present) creates or repairs the pair; V(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  delete_netns:
+    description:
+      - With O(state=absent), also delete the workload's network namespace.
+    type: bool
+    default: false
+  workloads:
+    description:
+      - Many workloads in one call. Each item takes the options above (O(workloads[].workload) is
+        required); options given at the top level are defaults for every item.
+    type: list
+    elements: dict
+    suboptions:
+      workload:
+        description: The workload id.
+        type: str
+        required: true
+      netns:
+        description: The workload's network namespace (default the workload id).
+        type: str
+      host_ifname:
+        description: Name of the host end.
+        type: str
+      pod_ifname:
+        description: Name of the pod end.
+        type: str
+      mac:
+        description: MAC of the host end.
+        type: str
+      mtu:
+        description: MTU of both ends.
+        type: int
+      address:
+        description: Pod address (a C(/32)).
+        type: str
+      state:
+        description: V(present) or V(absent).
+        type: str
+        choices: [present, absent]
+      delete_netns:
+        description: Delete the namespace with O(workloads[].state=absent).
+        type: bool
+notes:
+  - Runs C(ip) with argument lists and C(LC_ALL=C); needs root (CAP_NET_ADMIN).
+  - Supports check mode and diff mode.
+seealso:
+  - module: labnet.calico.calico_route
+  - module: labnet.calico.proxy_arp
+'''
+
+EXAMPLES = r'''
+- name: One pod, as in the seeds
+  labnet.calico.calico_veth:
+    workload: netns01
+    address: 10.10.0.2
+
+- name: Every pod of this host in one call
+  labnet.calico.calico_veth:
+    mtu: 1480
+    workloads:
+      - {workload: netns01, address: 10.10.0.2}
+      - {workload: netns02, address: 10.10.0.3}
+
+- name: Remove a pod and its namespace
+  labnet.calico.calico_veth:
+    workload: netns02
+    state: absent
+    delete_netns: true
+'''
+
+RETURN = r'''
+workloads:
+  description: The state of each workload after the run (what it would be, in check mode).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - workload: netns01
+      netns: netns01
+      host_ifname: cali5d9d6d0b1e8
+      pod_ifname: eth0
+      address: 10.10.0.2/32
+      state: present
+commands:
+  description: The C(ip) commands run, or that would run in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: ['ip netns add netns01', 'ip link add cali5d9d6d0b1e8 type veth peer name eth0 netns netns01']
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    CALICO_HOST_MAC, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, check_netns,
+    check_workload_id, diff_text, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
+)
+
+ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
+                'delete_netns')
+
+
+def wanted_workloads(params):
+    """Validate every item before anything changes; return a list of normalised dicts."""
+    if params['workloads'] is None:
+        if not params['workload']:
+            raise LabError('workload: required unless workloads is given')
+        items = [dict((key, params[key]) for key in ITEM_OPTIONS)]
+        fields = ['']
+    else:
+        if params['workload']:
+            raise LabError('workload: give either workload or workloads, not both')
+        items = []
+        for item in params['workloads']:
+            merged = dict((key, params[key]) for key in ITEM_OPTIONS if key != 'workload')
+            merged.update(dict((k, v) for k, v in item.items() if v is not None))
+            items.append(merged)
+        fields = ['workloads[%d].' % i for i in range(len(items))]
+
+    wanted, seen = [], {}
+    for item, field in zip(items, fields):
+        workload = check_workload_id(item['workload'], field + 'workload')
+        spec = {
+            'workload': workload,
+            'netns': check_netns(item['netns'] or workload, field + 'netns'),
+            'host_ifname': check_ifname(item['host_ifname'] or workload_host_ifname(workload),
+                                        field + 'host_ifname'),
+            'pod_ifname': check_ifname(item['pod_ifname'] or 'eth0', field + 'pod_ifname'),
+            'mac': check_mac(item['mac'] or CALICO_HOST_MAC, field + 'mac'),
+            'mtu': check_mtu(item['mtu'], field + 'mtu'),
+            'address': None,
+            'state': item['state'] or 'present',
+            'delete_netns': bool(item['delete_netns']),
+        }
+        if item['address'] is not None:
+            address = parse_ipv4_interface(item['address'], field + 'address')
+            if address.network.prefixlen != 32:
+                raise LabError('%saddress: a workload address is a /32, got %s' % (field, address))
+            spec['address'] = str(address)
+        for key in ('workload', 'host_ifname', 'netns'):
+            if (key, spec[key]) in seen:
+                raise LabError('%s%s: %r is also used by %s' % (field, key, spec[key], seen[(key, spec[key])]))
+            seen[(key, spec[key])] = field + 'workload'
+        wanted.append(spec)
+    return wanted
+
+
+def describe(spec, host_link, pod_link):
+    """One diff line: what the pair looks like (None when it does not exist)."""
+    if host_link is None:
+        return None
+    pod = 'missing'
+    if pod_link is not None:
+        pod = '%s %s mtu %s %s' % (pod_link['name'], ','.join(pod_link['addresses']) or '-',
+                                   pod_link['mtu'], 'up' if pod_link['up'] else 'down')
+    return '%s: %s %s mtu %s %s <-> [%s] %s' % (
+        spec['workload'], host_link['name'], host_link['mac'], host_link['mtu'],
+        'up' if host_link['up'] else 'down', spec['netns'], pod)
+
+
+def is_peer(host_link, pod_link):
+    """The pod link is the other end of the host link (each names the other's ifindex)."""
+    return (pod_link is not None and host_link.get('kind') == 'veth' and pod_link.get('kind') == 'veth'
+            and host_link.get('peer_index') == pod_link.get('index')
+            and pod_link.get('peer_index') == host_link.get('index'))
+
+
+class VethPlanner:
+    def __init__(self, iproute):
+        self.iproute = iproute
+        self.host_links = iproute.links()
+        self.namespaces = iproute.netns_names()
+        self.pod_links_cache = {}
+
+    def pod_links(self, netns):
+        if netns not in self.namespaces:
+            return {}
+        if netns not in self.pod_links_cache:
+            self.pod_links_cache[netns] = self.iproute.links(netns=netns)
+        return self.pod_links_cache[netns]
+
+    def check_owned(self, spec, host_link):
+        if host_link is not None and not is_lab_alias(host_link['alias']):
+            raise LabError('%s: link %s exists and was not made by this lab (its alias is %r); '
+                           'refusing to change it' % (spec['workload'], spec['host_ifname'], host_link['alias']))
+
+    def plan(self, spec):
+        """Changes for one workload: (namespace changes, host changes, pod changes, before, after)."""
+        host_link = self.host_links.get(spec['host_ifname'])
+        pod_link = self.pod_links(spec['netns']).get(spec['pod_ifname'])
+        self.check_owned(spec, host_link)
+        before = describe(spec, host_link, pod_link if host_link and is_peer(host_link, pod_link) else None)
+        ns_changes, host_changes, pod_changes = [], [], []
+
+        if spec['state'] == 'absent':
+            if host_link is not None:
+                host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
+            if spec['delete_netns'] and spec['netns'] in self.namespaces:
+                ns_changes.append(Change(None, ['netns', 'del', spec['netns']]))
+            return ns_changes, host_changes, pod_changes, before, None
+
+        if spec['netns'] not in self.namespaces:
+            ns_changes.append(Change(None, ['netns', 'add', spec['netns']]))
+            pod_changes.append(Change(spec['netns'], ['link', 'set', 'lo', 'up']))
+        elif not self.pod_links(spec['netns']).get('lo', {}).get('up', True):
+            pod_changes.append(Change(spec['netns'], ['link', 'set', 'lo', 'up']))
+
+        created = host_link is None or not is_peer(host_link, pod_link)
+        if created:
+            if pod_link is not None and (host_link is None or not is_peer(host_link, pod_link)):
+                raise LabError('%s: namespace %s already has a %s that is not the peer of %s; '
+                               'refusing to replace it' % (spec['workload'], spec['netns'],
+                                                           spec['pod_ifname'], spec['host_ifname']))
+            if host_link is not None:  # ours, but its peer is gone or elsewhere: make it again
+                host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
+            host_changes.append(Change(None, ['link', 'add', spec['host_ifname'], 'type', 'veth', 'peer',
+                                              'name', spec['pod_ifname'], 'netns', spec['netns']]))
+            host_link = {'mac': None, 'mtu': None, 'up': False, 'alias': ''}
+            pod_link = {'mtu': None, 'up': False, 'addresses': []}
+
+        host_ifname, pod_ifname, netns = spec['host_ifname'], spec['pod_ifname'], spec['netns']
+        if host_link['mac'] != spec['mac']:
+            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'address', spec['mac']]))
+        if host_link['alias'] != lab_alias(spec['workload']):
+            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'alias',
+                                              lab_alias(spec['workload'])]))
+        if spec['mtu'] is not None and host_link['mtu'] != spec['mtu']:
+            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'mtu', spec['mtu']]))
+        if not host_link['up']:
+            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'up']))
+
+        if spec['mtu'] is not None and pod_link['mtu'] != spec['mtu']:
+            pod_changes.append(Change(netns, ['link', 'set', 'dev', pod_ifname, 'mtu', spec['mtu']]))
+        if spec['address'] is not None:
+            for address in pod_link['addresses']:
+                if address != spec['address']:
+                    pod_changes.append(Change(netns, ['addr', 'del', address, 'dev', pod_ifname]))
+            if spec['address'] not in pod_link['addresses']:
+                pod_changes.append(Change(netns, ['addr', 'add', spec['address'], 'dev', pod_ifname]))
+        if not pod_link['up']:
+            pod_changes.append(Change(netns, ['link', 'set', 'dev', pod_ifname, 'up']))
+
+        after_host = {'name': host_ifname, 'mac': spec['mac'], 'mtu': spec['mtu'] or host_link['mtu'] or 1500,
+                      'up': True}
+        after_pod = {'name': pod_ifname, 'mtu': spec['mtu'] or pod_link['mtu'] or 1500, 'up': True,
+                     'addresses': [spec['address']] if spec['address'] else pod_link['addresses']}
+        return ns_changes, host_changes, pod_changes, before, describe(spec, after_host, after_pod)
+
+
+def run_module(module):
+    wanted = wanted_workloads(module.params)
+    iproute = IPRoute(module)
+    planner = VethPlanner(iproute)
+    ns_changes, host_changes, pod_changes = [], [], []
+    before, after, results = [], [], []
+    for spec in wanted:
+        ns_part, host_part, pod_part, was, will_be = planner.plan(spec)
+        # Namespaces are deleted only after their links are gone; created before links go in.
+        if spec['state'] == 'absent':
+            host_changes.extend(host_part)
+            pod_changes.extend(ns_part)
+        else:
+            ns_changes.extend(ns_part)
+            host_changes.extend(host_part)
+            pod_changes.extend(pod_part)
+        before.extend([was] if was else [])
+        after.extend([will_be] if will_be else [])
+        results.append(dict((k, spec[k]) for k in ('workload', 'netns', 'host_ifname', 'pod_ifname',
+                                                    'mac', 'mtu', 'address', 'state')))
+    changes = ns_changes + host_changes + pod_changes
+    iproute.apply(changes)
+    result = {'changed': bool(changes), 'workloads': results, 'commands': iproute.done}
+    if module._diff:
+        result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
+    module.exit_json(**result)
+
+
+def main():
+    item_spec = dict(
+        workload=dict(type='str', required=True),
+        netns=dict(type='str'),
+        host_ifname=dict(type='str'),
+        pod_ifname=dict(type='str'),
+        mac=dict(type='str'),
+        mtu=dict(type='int'),
+        address=dict(type='str'),
+        state=dict(type='str', choices=['present', 'absent']),
+        delete_netns=dict(type='bool'),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            workload=dict(type='str'),
+            netns=dict(type='str'),
+            host_ifname=dict(type='str'),
+            pod_ifname=dict(type='str', default='eth0'),
+            mac=dict(type='str', default=CALICO_HOST_MAC),
+            mtu=dict(type='int'),
+            address=dict(type='str'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            delete_netns=dict(type='bool', default=False),
+            workloads=dict(type='list', elements='dict', options=item_spec),
+        ),
+        mutually_exclusive=[('workload', 'workloads')],
+        required_one_of=[('workload', 'workloads')],
+        supports_check_mode=True,
+    )
+    try:
+        run_module(module)
+    except LabError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == '__main__':
+    main()
