@@ -33,7 +33,7 @@ _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
 _WORKLOAD_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$')
 _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
-# A token of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks.
+# A word of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks (or empty).
 _BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
 
 ROUTE_PROTOCOLS = {
@@ -333,7 +333,7 @@ class IPRoute:
         """
         for change in changes:
             for token in change.args:
-                if not _BATCH_TOKEN_RE.match(token):
+                if token and not _BATCH_TOKEN_RE.match(token):
                     raise LabError('refusing to pass %r to ip: unsafe characters' % token)
         self.done.extend(change.text() for change in changes)
         if self.module.check_mode:
@@ -351,7 +351,8 @@ class IPRoute:
         if len(group) == 1:
             self.run(group[0].args, netns=netns)
             return
-        script = ''.join(' '.join(c.args) + '\n' for c in group)
+        # An empty word (``alias ""`` clears an alias) must be quoted for the batch parser.
+        script = ''.join(' '.join(a or '""' for a in c.args) + '\n' for c in group)
         rc, out, err = self.run(['-batch', '-'], netns=netns, data=script, check_rc=False)
         if rc != 0:
             message = (err or out).strip()

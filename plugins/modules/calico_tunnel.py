@@ -1,0 +1,302 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: calico_tunnel
+short_description: Manage Calico's IP-in-IP (tunl0) or VXLAN (vxlan.calico) tunnel device
+version_added: 0.1.0
+description:
+  - IPIP mode - brings up the kernel's IP-in-IP fallback device C(tunl0) (loading the C(ipip) driver
+    when needed) with a C(/32) address (Calico uses the first address of the host's block) and an MTU
+    (the underlay's minus 20).
+  - VXLAN mode - creates C(vxlan.calico) with a VNI, a UDP port, a parent device, the node's address as
+    source and learning off (Calico programs neighbour and FDB entries itself), MTU the underlay's
+    minus 50. A VNI, port, parent or source address that drifted makes the module recreate the device.
+  - Fails before changing anything when the kernel has no driver for the mode, and says so.
+  - The device is tagged with the interface alias C(labnet.calico:tunnel); a device without the tag
+    is never changed by O(state=absent). C(tunl0) cannot be deleted (the kernel owns it), so
+    O(state=absent) removes its addresses, sets it down and drops the tag.
+author:
+  - labnet.calico contributors
+options:
+  mode:
+    description: Tunnel type.
+    type: str
+    choices: [ipip, vxlan]
+    default: ipip
+  name:
+    description:
+      - Device name. V(tunl0) for IPIP (the kernel's fallback device, the only one Calico uses),
+        V(vxlan.calico) for VXLAN by default.
+    type: str
+  address:
+    description:
+      - IPv4 address of the device, a C(/32) unless a prefix is given. Other IPv4 addresses on the
+        device are removed. Unmanaged when not given.
+    type: str
+  mtu:
+    description: Device MTU. Unmanaged when not given.
+    type: int
+  vni:
+    description: VXLAN network identifier (VXLAN only).
+    type: int
+    default: 4096
+  port:
+    description: VXLAN UDP destination port (VXLAN only).
+    type: int
+    default: 4789
+  parent:
+    description: Underlay device VXLAN packets leave by (VXLAN only; required to create the device).
+    type: str
+  local:
+    description: Source address of VXLAN packets, the node's underlay address (VXLAN only).
+    type: str
+  mac:
+    description: MAC of the VXLAN device (VXLAN only). Unmanaged when not given.
+    type: str
+  state:
+    description: V(present) creates or repairs the device; V(absent) removes it (see above for C(tunl0)).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Runs C(ip) with argument lists and C(LC_ALL=C); needs root.
+  - Supports check mode and diff mode.
+seealso:
+  - module: labnet.calico.calico_route
+'''
+
+EXAMPLES = r'''
+- name: IPIP, as Calico sets it up on a node whose block is 10.10.0.0/24
+  labnet.calico.calico_tunnel:
+    mode: ipip
+    address: 10.10.0.1
+    mtu: 1480
+
+- name: VXLAN device of the node 172.16.91.201
+  labnet.calico.calico_tunnel:
+    mode: vxlan
+    parent: eth0
+    local: 172.16.91.201
+    address: 10.10.0.1
+    mtu: 1450
+'''
+
+RETURN = r'''
+tunnel:
+  description: The device after the run (what it would be in check mode).
+  returned: always
+  type: dict
+  sample: {name: tunl0, mode: ipip, address: 10.10.0.1/32, mtu: 1480, up: true}
+commands:
+  description: The commands run, or that would run in check mode.
+  returned: always
+  type: list
+  elements: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, diff_text, is_lab_alias,
+    kernel_has_driver, lab_alias, parse_ipv4_address, parse_ipv4_interface,
+)
+
+TUNNEL_ALIAS = lab_alias('tunnel')
+DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico'}
+NO_DRIVER_HINT = {
+    'ipip': 'IPIP mode cannot run on this host. Use BGP mode (hosts on one L2 segment), VXLAN mode, or '
+            'hosts whose kernel has ipip (for example the VMs of the qemu provider).',
+    'vxlan': 'VXLAN mode cannot run on this host. Use BGP or IPIP mode, or hosts whose kernel has vxlan.',
+}
+
+
+def wanted_tunnel(params):
+    mode = params['mode']
+    name = check_ifname(params['name'] or DEFAULT_NAMES[mode], 'name')
+    if mode == 'ipip' and name != 'tunl0':
+        raise LabError('name: IPIP uses the kernel fallback device tunl0 (as Calico does), not %r' % name)
+    spec = {'mode': mode, 'name': name, 'mtu': check_mtu(params['mtu'], 'mtu'), 'address': None,
+            'state': params['state']}
+    if params['address'] is not None:
+        spec['address'] = str(parse_ipv4_interface(params['address'], 'address'))
+    if mode == 'vxlan':
+        if not 1 <= params['vni'] <= 16777215:
+            raise LabError('vni: %d is outside 1-16777215' % params['vni'])
+        if not 1 <= params['port'] <= 65535:
+            raise LabError('port: %d is outside 1-65535' % params['port'])
+        spec.update({
+            'vni': params['vni'], 'port': params['port'],
+            'parent': check_ifname(params['parent'], 'parent') if params['parent'] else None,
+            'local': str(parse_ipv4_address(params['local'], 'local')) if params['local'] else None,
+            'mac': check_mac(params['mac'], 'mac') if params['mac'] else None,
+        })
+    else:
+        for option in ('parent', 'local', 'mac'):
+            if params[option]:
+                raise LabError('%s: only for mode vxlan' % option)
+    return spec
+
+
+def describe(link):
+    if link is None:
+        return ''
+    words = [link['name'], link.get('kind') or '?', 'mtu %s' % link['mtu'], 'up' if link['up'] else 'down',
+             ' '.join(link['addresses']) or '-']
+    info = link.get('info') or {}
+    if link.get('kind') == 'vxlan':
+        words.append('id %s port %s dev %s local %s learning %s' % (
+            info.get('id'), info.get('port'), info.get('link'), info.get('local'), info.get('learning')))
+    return ' '.join(words)
+
+
+def vxlan_drift(spec, link):
+    """Attributes the kernel cannot change in place; any of them wrong means delete and recreate."""
+    info = link.get('info') or {}
+    drift = []
+    if info.get('id') != spec['vni']:
+        drift.append('vni')
+    if info.get('port') != spec['port']:
+        drift.append('port')
+    if spec['parent'] and info.get('link') != spec['parent']:
+        drift.append('parent')
+    if spec['local'] and info.get('local') != spec['local']:
+        drift.append('local')
+    if info.get('learning', False):
+        drift.append('learning')
+    return drift
+
+
+def plan(module, iproute, spec):
+    name = spec['name']
+    link = iproute.link(name)
+    if link is not None and link.get('kind') != spec['mode']:
+        raise LabError('name: %s exists but is a %s device, not %s' % (name, link.get('kind'), spec['mode']))
+    before = describe(link)
+    changes, pre = [], []
+
+    if spec['state'] == 'absent':
+        if link is None or not is_lab_alias(link['alias']):
+            return pre, changes, before, before
+        if spec['mode'] == 'vxlan':
+            changes.append(Change(None, ['link', 'del', name]))
+            return pre, changes, before, ''
+        # tunl0 belongs to the kernel: undo what the lab set on it.
+        for address in link['addresses']:
+            changes.append(Change(None, ['addr', 'del', address, 'dev', name]))
+        if link['up']:
+            changes.append(Change(None, ['link', 'set', 'dev', name, 'down']))
+        changes.append(Change(None, ['link', 'set', 'dev', name, 'alias', '']))
+        after = dict(link, up=False, addresses=[])
+        return pre, changes, before, describe(after)
+
+    if link is None and not kernel_has_driver(module, spec['mode']):
+        raise LabError('the kernel of this host (%s) has no %s driver (no /sys/module/%s and modinfo %s '
+                       'finds nothing). %s' % (os.uname()[2], spec['mode'],
+                                               spec['mode'], spec['mode'], NO_DRIVER_HINT[spec['mode']]))
+
+    if spec['mode'] == 'vxlan' and link is not None and is_lab_alias(link['alias']) and vxlan_drift(spec, link):
+        changes.append(Change(None, ['link', 'del', name]))
+        link = None
+    elif link is not None and not is_lab_alias(link['alias']) and spec['mode'] == 'vxlan':
+        raise LabError('name: %s exists and was not made by this lab (alias %r); refusing to change it'
+                       % (name, link['alias']))
+
+    if link is None:
+        if spec['mode'] == 'ipip':
+            # Loading the driver makes the kernel create tunl0 in every namespace; adding it
+            # explicitly covers a namespace made with net.core.fb_tunnels_only_for_init_net=1.
+            pre.append(['modprobe', 'ipip'])
+            changes.append(Change(None, ['link', 'add', 'name', name, 'type', 'ipip']))
+        else:
+            if not spec['parent'] or not spec['local']:
+                raise LabError('parent: VXLAN needs parent and local to create %s' % name)
+            add = ['link', 'add', name, 'type', 'vxlan', 'id', spec['vni'], 'dstport', spec['port'],
+                   'dev', spec['parent'], 'local', spec['local'], 'nolearning']
+            changes.append(Change(None, add))
+        link = {'name': name, 'kind': spec['mode'], 'mtu': None, 'up': False, 'addresses': [], 'alias': '',
+                'mac': None, 'info': {'id': spec.get('vni'), 'port': spec.get('port'),
+                                      'link': spec.get('parent'), 'local': spec.get('local'), 'learning': False}}
+
+    if link['alias'] != TUNNEL_ALIAS:
+        changes.append(Change(None, ['link', 'set', 'dev', name, 'alias', TUNNEL_ALIAS]))
+    if spec['mode'] == 'vxlan' and spec['mac'] and link['mac'] != spec['mac']:
+        changes.append(Change(None, ['link', 'set', 'dev', name, 'address', spec['mac']]))
+    if spec['mtu'] is not None and link['mtu'] != spec['mtu']:
+        changes.append(Change(None, ['link', 'set', 'dev', name, 'mtu', spec['mtu']]))
+    addresses = link['addresses']
+    if spec['address'] is not None:
+        for address in link['addresses']:
+            if address != spec['address']:
+                changes.append(Change(None, ['addr', 'del', address, 'dev', name]))
+        if spec['address'] not in link['addresses']:
+            changes.append(Change(None, ['addr', 'add', spec['address'], 'dev', name]))
+        addresses = [spec['address']]
+    if not link['up']:
+        changes.append(Change(None, ['link', 'set', 'dev', name, 'up']))
+    after = dict(link, mtu=spec['mtu'] or link['mtu'] or (1480 if spec['mode'] == 'ipip' else 1450),
+                 up=True, addresses=addresses)
+    return pre, changes, before, describe(after)
+
+
+def run_module(module):
+    spec = wanted_tunnel(module.params)
+    iproute = IPRoute(module)
+    pre, changes, before, after = plan(module, iproute, spec)
+    commands = [' '.join(argv) for argv in pre]
+    if pre and not module.check_mode:
+        for argv in pre:
+            binary = module.get_bin_path(argv[0], required=True)
+            rc, out, err = module.run_command([binary] + argv[1:], environ_update={'LC_ALL': 'C'})
+            if rc != 0:
+                raise LabError('%s failed: %s' % (' '.join(argv), (err or out).strip()))
+        if iproute.link(spec['name']) is not None:  # the driver made tunl0 itself
+            changes = [c for c in changes if c.args[:2] != ['link', 'add']]
+    iproute.apply(changes)
+    final = iproute.link(spec['name']) if changes and not module.check_mode else None
+    result = {
+        'changed': bool(commands or changes),
+        'commands': commands + iproute.done,
+        'tunnel': {'name': spec['name'], 'mode': spec['mode'], 'state': spec['state'],
+                   'address': spec['address'], 'mtu': final['mtu'] if final else spec['mtu'],
+                   'up': final['up'] if final else spec['state'] == 'present'},
+    }
+    if module._diff:
+        result['diff'] = {'before': diff_text([before] if before else []),
+                          'after': diff_text([after] if after else [])}
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            mode=dict(type='str', choices=['ipip', 'vxlan'], default='ipip'),
+            name=dict(type='str'),
+            address=dict(type='str'),
+            mtu=dict(type='int'),
+            vni=dict(type='int', default=4096),
+            port=dict(type='int', default=4789),
+            parent=dict(type='str'),
+            local=dict(type='str'),
+            mac=dict(type='str'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        run_module(module)
+    except LabError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == '__main__':
+    main()

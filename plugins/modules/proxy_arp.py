@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: proxy_arp
+short_description: Set the per-interface sysctls Calico relies on (proxy ARP, proxy_delay, forwarding)
+version_added: 0.1.0
+description:
+  - Sets C(net.ipv4.conf.<if>.proxy_arp), C(net.ipv4.neigh.<if>.proxy_delay),
+    C(net.ipv4.conf.<if>.forwarding) and C(net.ipv4.conf.<if>.route_localnet) on many interfaces in
+    one call, on the host the module runs on or inside named network namespaces.
+  - Calico's values are the defaults - proxy ARP on, so the host answers a pod's ARP for the fake
+    gateway C(169.254.1.1) with the interface's MAC; proxy_delay 0, because otherwise the first reply
+    waits a random time of up to 80 ms; forwarding on.
+  - Proxy ARP answers only when the host has a route to the asked address through another interface;
+    a host without a default route leaves pods with C(169.254.1.1 INCOMPLETE).
+  - Optionally sets the namespace-wide C(net.ipv4.ip_forward).
+  - Reports every value before and after; a missing interface fails the task before anything changes.
+author:
+  - labnet.calico contributors
+options:
+  interfaces:
+    description:
+      - Interfaces to configure - names, or dicts with O(interfaces[].name) and any of the per-interface
+        options. Top-level options are the defaults for each item.
+    type: list
+    elements: raw
+    default: []
+  proxy_arp:
+    description: Value of C(proxy_arp); C(null) leaves it alone.
+    type: bool
+    default: true
+  proxy_delay:
+    description:
+      - Value of C(neigh/<if>/proxy_delay) in 1/100 s; C(null) leaves it alone. The kernel keeps it in
+        jiffies and may read a value back one lower, which counts as equal.
+    type: int
+    default: 0
+  forwarding:
+    description: Value of C(conf/<if>/forwarding); C(null) leaves it alone.
+    type: bool
+    default: true
+  route_localnet:
+    description: Value of C(conf/<if>/route_localnet); C(null) leaves it alone.
+    type: bool
+    default: true
+  netns:
+    description: Network namespace of the interfaces (default where the module runs).
+    type: str
+  ip_forward:
+    description: Value of C(net.ipv4.ip_forward) in O(netns); C(null) leaves it alone.
+    type: bool
+notes:
+  - Writes C(/proc/sys) directly, or through C(ip netns exec) for a namespace; needs root.
+  - Supports check mode and diff mode.
+seealso:
+  - module: labnet.calico.calico_veth
+'''
+
+EXAMPLES = r'''
+- name: Calico's settings on the host side of every pod
+  labnet.calico.proxy_arp:
+    interfaces: [cali5d9d6d0b1e8, cali0b5c7e1d2a4]
+    ip_forward: true
+
+- name: Proxy ARP without changing forwarding
+  labnet.calico.proxy_arp:
+    forwarding: null
+    interfaces:
+      - name: veth-a
+        proxy_delay: 0
+'''
+
+RETURN = r'''
+before:
+  description: Values before the run, by sysctl path under C(/proc/sys) (prefixed by C([netns]) in a namespace).
+  returned: always
+  type: dict
+  sample: {net/ipv4/conf/cali5d9d6d0b1e8/proxy_arp: '0'}
+after:
+  description: Values after the run (what they would be in check mode).
+  returned: always
+  type: dict
+  sample: {net/ipv4/conf/cali5d9d6d0b1e8/proxy_arp: '1'}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    LabError, check_ifname, check_netns, sysctl_access,
+)
+
+# option -> sysctl path (under /proc/sys) for an interface
+SETTINGS = {
+    'proxy_arp': 'net/ipv4/conf/%s/proxy_arp',
+    'proxy_delay': 'net/ipv4/neigh/%s/proxy_delay',
+    'forwarding': 'net/ipv4/conf/%s/forwarding',
+    'route_localnet': 'net/ipv4/conf/%s/route_localnet',
+}
+IP_FORWARD = 'net/ipv4/ip_forward'
+
+
+def sysctl_value(option, value, field):
+    if isinstance(value, bool):
+        return '1' if value else '0'
+    if option == 'proxy_delay':
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise LabError('%s: %r is not a number' % (field, value))
+        if number < 0:
+            raise LabError('%s: must not be negative' % field)
+        return str(number)
+    lowered = str(value).lower()
+    if lowered in ('1', 'true', 'yes', 'on'):
+        return '1'
+    if lowered in ('0', 'false', 'no', 'off'):
+        return '0'
+    raise LabError('%s: %r is not a boolean' % (field, value))
+
+
+def wanted_values(params):
+    """{netns: {sysctl path: value}}, every input validated first."""
+    wanted = {}
+    default_netns = check_netns(params['netns'], 'netns')
+    for index, item in enumerate(params['interfaces']):
+        field = 'interfaces[%d]' % index
+        if isinstance(item, str):
+            item = {'name': item}
+        if not isinstance(item, dict):
+            raise LabError('%s: expected an interface name or a dict with name' % field)
+        unknown = set(item) - set(SETTINGS) - set(['name', 'netns'])
+        if unknown:
+            raise LabError('%s: unknown option(s) %s' % (field, ', '.join(sorted(unknown))))
+        name = check_ifname(item.get('name'), field + '.name')
+        netns = check_netns(item['netns'], field + '.netns') if item.get('netns') else default_netns
+        for option, path in SETTINGS.items():
+            value = item[option] if option in item else params[option]
+            if value is not None:
+                wanted.setdefault(netns, {})[path % name] = sysctl_value(option, value, '%s.%s' % (field, option))
+    if params['ip_forward'] is not None:
+        wanted.setdefault(default_netns, {})[IP_FORWARD] = sysctl_value('ip_forward', params['ip_forward'],
+                                                                         'ip_forward')
+    return wanted
+
+
+def same_value(path, current, wanted):
+    # The kernel keeps proxy_delay in jiffies, so a value in 1/100 s may read back one lower.
+    if path.endswith('/proxy_delay'):
+        return 0 <= int(wanted) - int(current) <= 1
+    return current == wanted
+
+
+def label(netns, path):
+    return '[%s] %s' % (netns, path) if netns else path
+
+
+def run_module(module):
+    wanted = wanted_values(module.params)
+    before, after, writes = {}, {}, {}
+    for netns in sorted(wanted, key=lambda ns: ns or ''):
+        current = sysctl_access(module, netns, sorted(wanted[netns]))
+        missing = sorted(path for path, value in current.items() if value is None)
+        if missing:
+            raise LabError('interfaces: no such interface in %s: %s' % (
+                'namespace %s' % netns if netns else 'this host',
+                ', '.join(sorted(set(path.split('/')[3] for path in missing if path != IP_FORWARD)))))
+        for path, value in wanted[netns].items():
+            before[label(netns, path)] = current[path]
+            after[label(netns, path)] = value
+            if not same_value(path, current[path], value):
+                writes.setdefault(netns, {})[path] = value
+    if not module.check_mode:
+        for netns, values in writes.items():
+            sysctl_access(module, netns, [], values)
+    result = {'changed': bool(writes), 'before': before, 'after': after}
+    if module._diff:
+        result['diff'] = {'before': ''.join('%s = %s\n' % kv for kv in sorted(before.items())),
+                          'after': ''.join('%s = %s\n' % kv for kv in sorted(after.items()))}
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            interfaces=dict(type='list', elements='raw', default=[]),
+            proxy_arp=dict(type='bool', default=True),
+            proxy_delay=dict(type='int', default=0),
+            forwarding=dict(type='bool', default=True),
+            route_localnet=dict(type='bool', default=True),
+            netns=dict(type='str'),
+            ip_forward=dict(type='bool'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        run_module(module)
+    except LabError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == '__main__':
+    main()
