@@ -42,8 +42,13 @@ options:
         device are removed. Unmanaged when not given.
     type: str
   mtu:
-    description: Device MTU. Unmanaged when not given.
+    description: Device MTU. Unmanaged when neither O(mtu) nor O(mtu_from) is given.
     type: int
+  mtu_from:
+    description:
+      - Take the MTU from this underlay device, less the encapsulation overhead (20 bytes for IPIP,
+        50 for VXLAN), as Calico does. A 1500 underlay gives 1480 and 1450.
+    type: str
   vni:
     description: VXLAN network identifier (VXLAN only).
     type: int
@@ -77,8 +82,8 @@ EXAMPLES = r'''
 - name: IPIP, as Calico sets it up on a node whose block is 10.10.0.0/24
   labnet.calico.calico_tunnel:
     mode: ipip
-    address: 10.10.0.1
-    mtu: 1480
+    address: 10.10.0.0
+    mtu_from: eth0
 
 - name: VXLAN device of the node 172.16.91.201
   labnet.calico.calico_tunnel:
@@ -113,6 +118,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
 
 TUNNEL_ALIAS = lab_alias('tunnel')
 DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico'}
+ENCAPSULATION_OVERHEAD = {'ipip': 20, 'vxlan': 50}  # outer IPv4 header; + UDP, VXLAN and Ethernet
 NO_DRIVER_HINT = {
     'ipip': 'IPIP mode cannot run on this host. Use BGP mode (hosts on one L2 segment), VXLAN mode, or '
             'hosts whose kernel has ipip (for example the VMs of the qemu provider).',
@@ -126,7 +132,8 @@ def wanted_tunnel(params):
     if mode == 'ipip' and name != 'tunl0':
         raise LabError('name: IPIP uses the kernel fallback device tunl0 (as Calico does), not %r' % name)
     spec = {'mode': mode, 'name': name, 'mtu': check_mtu(params['mtu'], 'mtu'), 'address': None,
-            'state': params['state']}
+            'state': params['state'],
+            'mtu_from': check_ifname(params['mtu_from'], 'mtu_from') if params['mtu_from'] else None}
     if params['address'] is not None:
         spec['address'] = str(parse_ipv4_interface(params['address'], 'address'))
     if mode == 'vxlan':
@@ -178,6 +185,11 @@ def vxlan_drift(spec, link):
 
 def plan(module, iproute, spec):
     name = spec['name']
+    if spec['mtu_from'] and spec['state'] == 'present':
+        underlay = iproute.link(spec['mtu_from'])
+        if underlay is None:
+            raise LabError('mtu_from: no device %s on this host' % spec['mtu_from'])
+        spec['mtu'] = check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[spec['mode']], 'mtu_from')
     link = iproute.link(name)
     if link is not None and link.get('kind') != spec['mode']:
         raise LabError('name: %s exists but is a %s device, not %s' % (name, link.get('kind'), spec['mode']))
@@ -283,6 +295,7 @@ def main():
             name=dict(type='str'),
             address=dict(type='str'),
             mtu=dict(type='int'),
+            mtu_from=dict(type='str'),
             vni=dict(type='int', default=4096),
             port=dict(type='int', default=4789),
             parent=dict(type='str'),
@@ -290,6 +303,7 @@ def main():
             mac=dict(type='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
+        mutually_exclusive=[('mtu', 'mtu_from')],
         supports_check_mode=True,
     )
     try:

@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lab plan: per host its block, tunnel address, pods (with addresses and veth names) and peers."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
+    workload_host_ifname,
+)
+
+
+def _host_value(hostvars, host, name, default=None):
+    value = hostvars[host].get(name, default)
+    return default if value is None else value
+
+
+def _blocks(hostvars, hosts, pool, block_size):
+    """Explicit blocks first, then pool blocks for the others, in inventory order."""
+    blocks = {}
+    for host in hosts:
+        cidr = _host_value(hostvars, host, 'calico_pod_cidr')
+        if cidr:
+            blocks[host] = parse_ipv4_network(cidr, '%s: calico_pod_cidr' % host)
+    missing = [host for host in hosts if host not in blocks]
+    if missing:
+        if not pool:
+            raise LabError('%s: no calico_pod_cidr and no calico_ipam_pool to cut a block from' % missing[0])
+        pool_net = parse_ipv4_network(pool, 'calico_ipam_pool')
+        if not pool_net.prefixlen <= block_size <= 32:
+            raise LabError('calico_block_size: /%d does not fit in the pool %s' % (block_size, pool_net))
+        free = (b for b in pool_net.subnets(new_prefix=block_size)
+                if not any(b.overlaps(taken) for taken in blocks.values()))
+        for host in missing:
+            try:
+                blocks[host] = next(free)
+            except StopIteration:
+                raise LabError('%s: calico_ipam_pool %s has no free /%d block left' % (host, pool_net, block_size))
+    ordered = [(host, blocks[host]) for host in hosts]
+    for index, (host, block) in enumerate(ordered):
+        for other, other_block in ordered[index + 1:]:
+            if block.overlaps(other_block):
+                raise LabError('%s: calico_pod_cidr %s overlaps %s of %s' % (other, other_block, block, host))
+    return blocks
+
+
+def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always'):
+    try:
+        return _plan(hostvars, list(hosts), pool, int(block_size), mode, ipip_mode)
+    except LabError as exc:
+        raise AnsibleFilterError('lab inventory: %s' % exc)
+
+
+def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
+    if not hosts:
+        raise LabError('group calico_nodes is empty')
+    if ipip_mode not in ('always', 'cross_subnet'):
+        raise LabError('calico_ipip_mode: %r is not always or cross_subnet' % ipip_mode)
+    blocks = _blocks(hostvars, hosts, pool, block_size)
+    plan, node_ips, pod_names, pod_ips = {}, {}, {}, {}
+    for host in hosts:
+        address_text = _host_value(hostvars, host, 'calico_node_address')
+        if not address_text:
+            raise LabError('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
+        address = parse_ipv4_interface(address_text, '%s: calico_node_address' % host, default_prefix=24)
+        if str(address.ip) in node_ips:
+            raise LabError('%s: calico_node_address %s is also %s\'s' % (host, address.ip, node_ips[str(address.ip)]))
+        node_ips[str(address.ip)] = host
+        block = blocks[host]
+        tunnel_text = _host_value(hostvars, host, 'calico_tunnel_address')
+        tunnel = (parse_ipv4_address(tunnel_text, '%s: calico_tunnel_address' % host) if tunnel_text
+                  else block.network_address)
+        if tunnel not in block:
+            raise LabError('%s: calico_tunnel_address %s is outside the block %s' % (host, tunnel, block))
+        used = set([tunnel])
+        workloads = []
+        items = _host_value(hostvars, host, 'calico_workloads', [])
+        if not isinstance(items, list):
+            raise LabError('%s: calico_workloads must be a list of {name, ip}' % host)
+        for index, item in enumerate(items):
+            field = '%s: calico_workloads[%d]' % (host, index)
+            if not isinstance(item, dict) or not item.get('name'):
+                raise LabError('%s: each workload needs a name' % field)
+            name = check_netns(str(item['name']), field + '.name')
+            if name in pod_names:
+                raise LabError('%s.name: %s is also a pod of %s (pod names are namespace names and must be '
+                               'unique across the lab)' % (field, name, pod_names[name]))
+            pod_names[name] = host
+            ip = None
+            if item.get('ip'):
+                ip = parse_ipv4_address(item['ip'], field + '.ip')
+                if ip not in block:
+                    raise LabError('%s.ip: %s is outside %s\'s block %s' % (field, ip, host, block))
+                if ip in used:
+                    raise LabError('%s.ip: %s is already used on %s (the tunnel address or another pod)'
+                                   % (field, ip, host))
+                used.add(ip)
+            workloads.append({'name': name, 'ip': ip})
+        free = (ip for ip in block if ip not in used and ip != block.broadcast_address)
+        for workload in workloads:
+            if workload['ip'] is None:
+                try:
+                    workload['ip'] = next(free)
+                except StopIteration:
+                    raise LabError('%s: block %s has no free address left for %s' % (host, block, workload['name']))
+                used.add(workload['ip'])
+        for workload in workloads:
+            if str(workload['ip']) in pod_ips:
+                raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip'], pod_ips[str(workload['ip'])]))
+            pod_ips[str(workload['ip'])] = workload['name']
+        plan[host] = {
+            'node_address': str(address),
+            'node_ip': str(address.ip),
+            'underlay_dev': check_ifname(_host_value(hostvars, host, 'calico_underlay_dev', 'eth0'),
+                                         '%s: calico_underlay_dev' % host),
+            'subnet': str(address.network),
+            'block': str(block),
+            'tunnel_address': str(tunnel),
+            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'],
+                           'host_ifname': workload_host_ifname(w['name'])} for w in workloads],
+        }
+    for host in hosts:
+        me = plan[host]
+        me['peers'] = []
+        for other in hosts:
+            if other == host:
+                continue
+            peer = plan[other]
+            same_subnet = peer['subnet'] == me['subnet']
+            if mode == 'bgp' and not same_subnet:
+                raise LabError('%s (%s) and %s (%s) are not on one L2 segment: BGP mode routes pod blocks '
+                               'straight to the peer\'s underlay address, which needs one subnet. Use IPIP '
+                               '(playbooks/ipip.yml) with calico_ipip_mode: cross_subnet instead.'
+                               % (host, me['subnet'], other, peer['subnet']))
+            encapsulate = mode == 'ipip' and (ipip_mode == 'always' or not same_subnet)
+            me['peers'].append({'name': other, 'node_ip': peer['node_ip'], 'block': peer['block'],
+                                'same_subnet': same_subnet, 'encapsulate': encapsulate})
+    return plan
+
+
+def lab_blocks_summary(plan):
+    """One line per host, for the play's output."""
+    return ['%s %s block %s pods %s' % (host, item['node_address'], item['block'],
+                                        ', '.join('%s=%s' % (w['name'], w['ip']) for w in item['workloads']))
+            for host, item in sorted(plan.items())]
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'calico_lab_plan': calico_lab_plan, 'calico_lab_summary': lab_blocks_summary}
+

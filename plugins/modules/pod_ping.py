@@ -1,0 +1,165 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: pod_ping
+short_description: Ping from pod network namespaces to pod addresses, bounded in count and time
+version_added: 0.1.0
+description:
+  - Runs C(ping) inside each source network namespace towards every target address and returns, per
+    pair, packets sent and received, the TTL of the replies and the round-trip times.
+  - Every ping is bounded by O(count) and a deadline of O(deadline) seconds; at most O(parallel) run at
+    once. The module never changes anything and never fails because a ping fails - the caller judges.
+  - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
+    host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
+author:
+  - labnet.calico contributors
+options:
+  sources:
+    description: Network namespaces to ping from.
+    type: list
+    elements: str
+    required: true
+  targets:
+    description: Addresses to ping, each with a name for the report.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name of the target (its pod).
+        type: str
+        required: true
+      ip:
+        description: Its IPv4 address.
+        type: str
+        required: true
+  count:
+    description: Echo requests per pair (1-20).
+    type: int
+    default: 3
+  interval:
+    description: Seconds between requests (at least 0.2, the limit for non-root users too).
+    type: float
+    default: 0.2
+  deadline:
+    description: Seconds after which a ping gives up, whatever it received (1-30).
+    type: int
+    default: 5
+  parallel:
+    description: Pings running at once (1-64).
+    type: int
+    default: 16
+notes:
+  - Needs C(ping) (iputils) and root for C(ip netns exec).
+  - Supports check mode (it reads only, so it runs in check mode too).
+'''
+
+EXAMPLES = r'''
+- name: Every local pod pings every pod of the lab
+  labnet.calico.pod_ping:
+    sources: [netns01, netns02]
+    targets:
+      - {name: netns03, ip: 10.10.1.2}
+      - {name: netns04, ip: 10.10.1.3}
+    count: 2
+'''
+
+RETURN = r'''
+results:
+  description: One entry per source and target.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {source: netns01, target: netns03, ip: 10.10.1.2, sent: 2, received: 2, ttl: 62, rtt_avg_ms: 0.08, ok: true}
+failed_pairs:
+  description: Number of pairs that received nothing back.
+  returned: always
+  type: int
+'''
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    LabError, check_netns, parse_ipv4_address,
+)
+
+_SUMMARY_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?received')
+_TTL_RE = re.compile(r'ttl=(\d+)')
+_RTT_RE = re.compile(r'rtt min/avg/max/mdev = [\d.]+/([\d.]+)/')
+
+
+def parse_ping(output):
+    """Sent, received, the TTL of the last reply and the average RTT from ping's output."""
+    summary = _SUMMARY_RE.search(output)
+    ttls = _TTL_RE.findall(output)
+    rtt = _RTT_RE.search(output)
+    return {
+        'sent': int(summary.group(1)) if summary else 0,
+        'received': int(summary.group(2)) if summary else 0,
+        'ttl': int(ttls[-1]) if ttls else None,
+        'rtt_avg_ms': float(rtt.group(1)) if rtt else None,
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            sources=dict(type='list', elements='str', required=True),
+            targets=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str', required=True),
+                ip=dict(type='str', required=True),
+            )),
+            count=dict(type='int', default=3),
+            interval=dict(type='float', default=0.2),
+            deadline=dict(type='int', default=5),
+            parallel=dict(type='int', default=16),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        sources = [check_netns(source, 'sources[%d]' % i) for i, source in enumerate(params['sources'])]
+        targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
+                   for i, t in enumerate(params['targets'])]
+        for option, low, high in (('count', 1, 20), ('deadline', 1, 30), ('parallel', 1, 64)):
+            if not low <= params[option] <= high:
+                raise LabError('%s: %d is outside %d-%d' % (option, params[option], low, high))
+        if params['interval'] < 0.2:
+            raise LabError('interval: at least 0.2 seconds')
+    except LabError as exc:
+        module.fail_json(msg=str(exc))
+
+    ip = module.get_bin_path('ip', required=True)
+    ping = module.get_bin_path('ping', required=True)
+
+    def run_pair(pair):
+        source, (name, address) = pair
+        argv = [ip, 'netns', 'exec', source, ping, '-n', '-c', str(params['count']), '-i', str(params['interval']),
+                '-W', '1', '-w', str(params['deadline']), address]
+        _rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
+        result = parse_ping(out)
+        result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0})
+        if not result['ok']:
+            result['error'] = (err or out).strip().splitlines()[-1:] or ['no reply']
+        return result
+
+    pairs = [(source, target) for source in sources for target in targets if source != target[0]]
+    with ThreadPoolExecutor(max_workers=params['parallel']) as pool:
+        results = list(pool.map(run_pair, pairs))
+    module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']))
+
+
+if __name__ == '__main__':
+    main()
