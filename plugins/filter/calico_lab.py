@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
@@ -150,7 +152,118 @@ def lab_blocks_summary(plan):
             for host, item in sorted(plan.items())]
 
 
+def workload_veths(host_plan):
+    """Items for calico_veth's ``workloads``."""
+    return [{'workload': w['name'], 'netns': w['netns'], 'host_ifname': w['host_ifname'], 'address': w['ip']}
+            for w in host_plan['workloads']]
+
+
+def workload_routes(host_plan, pod_ifname='eth0'):
+    """Items for calico_route: the host's /32 to each pod, and each pod's gateway and default route."""
+    routes = []
+    for w in host_plan['workloads']:
+        routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
+        routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
+        routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
+    return routes
+
+
+def peer_routes(host_plan, mode):
+    """Items for calico_route: every peer's block (plain or through tunl0) and a blackhole for our own."""
+    routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]
+    for peer in host_plan['peers']:
+        if mode == 'ipip' and peer['encapsulate']:
+            routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': 'tunl0', 'onlink': True})
+        else:
+            routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': host_plan['underlay_dev']})
+    return routes
+
+
+def lab_pods(plan):
+    """Every pod of the lab as {name, ip}: the targets of pod_ping."""
+    return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
+
+
+def _tunnel_packets(link_stats):
+    """(tx, rx) packets from ``ip -s -j link show tunl0`` output, or None without tunl0."""
+    if isinstance(link_stats, str):
+        link_stats = json.loads(link_stats) if link_stats.strip() else None
+    try:
+        stats = link_stats[0]['stats64']
+        return stats['tx']['packets'], stats['rx']['packets']
+    except (IndexError, KeyError, TypeError):
+        return None
+
+
+def verify_report(pings, plan, tunnel_before=None, tunnel_after=None, expect_mode=None):
+    """Judge the lab from pod_ping results of every host.
+
+    pings: host -> pod_ping results; tunnel_before/after: host -> ``ip -s -j link show tunl0`` JSON.
+    Returns {'lines': matrix and checks as text, 'failures': [...], 'mode': detected mode}.
+    """
+    tunnel_before, tunnel_after = tunnel_before or {}, tunnel_after or {}
+    pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
+    pods = sorted(pod_host)
+    failures, lines, cells = [], [], {}
+    expected_tunnel = dict((host, [0, 0]) for host in plan)
+    used_tunnel = False
+    for host in sorted(pings):
+        for r in pings[host]:
+            same_host = pod_host.get(r['target']) == host
+            want_ttl = 63 if same_host else 62
+            tunnelled = r.get('host_dev') == 'tunl0'
+            used_tunnel = used_tunnel or tunnelled
+            cells[(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
+                                                 + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if tunnelled else ''))
+            if not r['ok']:
+                failures.append('%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'],
+                                                                 '; '.join(r.get('error') or [])))
+            elif r['received'] < r['sent']:
+                failures.append('%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent']))
+            elif r['ttl'] != want_ttl:
+                failures.append('%s -> %s: TTL %s, expected %d (%s)' % (
+                    r['source'], r['target'], r['ttl'], want_ttl, 'same host: one hop' if same_host else
+                    'across hosts: host, peer host, pod'))
+            if tunnelled:
+                peer = pod_host.get(r['target'])
+                expected_tunnel[host][0] += r['sent']       # our requests leave through tunl0
+                expected_tunnel[host][1] += r['received']   # their replies come back through it
+                if peer in expected_tunnel:
+                    expected_tunnel[peer][1] += r['received']  # requests the peer received (lab: none lost)
+                    expected_tunnel[peer][0] += r['received']  # and answered
+    width = max([len(p) for p in pods] + [6])
+    lines.append('from \\ to'.ljust(width) + ' ' + ' '.join(p.ljust(14) for p in pods))
+    for source in pods:
+        lines.append(source.ljust(width) + ' ' + ' '.join(cells.get((source, t), '-').ljust(14) for t in pods))
+    lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into tunl0')
+    mode = 'ipip' if used_tunnel else 'bgp'
+    if expect_mode and expect_mode != mode and not (expect_mode == 'ipip' and len(plan) < 2):
+        failures.append('the routes say %s mode, expected %s' % (mode, expect_mode))
+    for host in sorted(plan):
+        before, after = _tunnel_packets(tunnel_before.get(host)), _tunnel_packets(tunnel_after.get(host))
+        if before is None or after is None:
+            if expected_tunnel[host] != [0, 0]:
+                failures.append('%s: routes use tunl0 but its counters could not be read' % host)
+            continue
+        delta = [after[0] - before[0], after[1] - before[1]]
+        lines.append('%s tunl0: %d packets out, %d in during the pings (expected %d and %d)'
+                     % (host, delta[0], delta[1], expected_tunnel[host][0], expected_tunnel[host][1]))
+        if delta != expected_tunnel[host]:
+            failures.append('%s: tunl0 carried %d/%d packets out/in, expected %d/%d: %s'
+                            % (host, delta[0], delta[1], expected_tunnel[host][0], expected_tunnel[host][1],
+                               'traffic bypassed the tunnel' if delta[0] < expected_tunnel[host][0]
+                               else 'traffic went through the tunnel that should not have'))
+    return {'lines': lines, 'failures': failures, 'mode': mode}
+
+
 class FilterModule(object):
     def filters(self):
-        return {'calico_lab_plan': calico_lab_plan, 'calico_lab_summary': lab_blocks_summary}
-
+        return {
+            'calico_lab_plan': calico_lab_plan,
+            'calico_lab_summary': lab_blocks_summary,
+            'calico_workload_veths': workload_veths,
+            'calico_workload_routes': workload_routes,
+            'calico_peer_routes': peer_routes,
+            'calico_verify_report': verify_report,
+            'calico_lab_pods': lab_pods,
+        }

@@ -17,6 +17,8 @@ description:
     pair, packets sent and received, the TTL of the replies and the round-trip times.
   - Every ping is bounded by O(count) and a deadline of O(deadline) seconds; at most O(parallel) run at
     once. The module never changes anything and never fails because a ping fails - the caller judges.
+  - For every target it also records how the host it runs on routes that address (C(ip route get)): the
+    output device and gateway, so a caller can tell a plain path from one through C(tunl0).
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
     host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
 author:
@@ -79,13 +81,15 @@ results:
   type: list
   elements: dict
   sample:
-    - {source: netns01, target: netns03, ip: 10.10.1.2, sent: 2, received: 2, ttl: 62, rtt_avg_ms: 0.08, ok: true}
+    - {source: netns01, target: netns03, ip: 10.10.1.2, sent: 2, received: 2, ttl: 62, rtt_avg_ms: 0.08, ok: true,
+       host_dev: tunl0, host_gateway: 172.16.91.202}
 failed_pairs:
   description: Number of pairs that received nothing back.
   returned: always
   type: int
 '''
 
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -150,10 +154,18 @@ def main():
                 '-W', '1', '-w', str(params['deadline']), address]
         _rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
         result = parse_ping(out)
-        result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0})
+        result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0,
+                       'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
         if not result['ok']:
             result['error'] = (err or out).strip().splitlines()[-1:] or ['no reply']
         return result
+
+    # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
+    paths = {}
+    for _name, address in targets:
+        rc, out, _err = module.run_command([ip, '-j', 'route', 'get', address], environ_update={'LC_ALL': 'C'})
+        found = json.loads(out) if rc == 0 and out.strip() else []
+        paths[address] = {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
 
     pairs = [(source, target) for source in sources for target in targets if source != target[0]]
     with ThreadPoolExecutor(max_workers=params['parallel']) as pool:
