@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Print a netns-provider inventory of HOSTS hosts with PODS pods each, for the scale sweep.
+
+    benchmarks/make-inventory.py 4 25 > /tmp/lab-4x25.yml
+    .venv/bin/ansible-playbook playbooks/bgp.yml -i /tmp/lab-4x25.yml -e calico_verify_count=1
+
+Blocks and pod addresses come from the pool (IPAM), so any size up to the pool works.
+"""
+import sys
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    hosts, pods = int(sys.argv[1]), int(sys.argv[2])
+    if not (1 <= hosts <= 200 and 0 <= pods <= 250):
+        sys.exit('HOSTS must be 1-200 and PODS 0-250')
+    print('all:')
+    print('  vars: {calico_ipam_pool: 10.244.0.0/16, calico_block_size: 24}')
+    print('  children:')
+    print('    calico_nodes:')
+    print('      vars:')
+    print('        calico_lab_provider: netns')
+    print('        ansible_connection: labnet.calico.netns')
+    print('        ansible_python_interpreter: "{{ ansible_playbook_python }}"')
+    print('      hosts:')
+    for h in range(1, hosts + 1):
+        names = ', '.join('{name: s%dp%d}' % (h, p) for p in range(1, pods + 1))
+        print('        s%d: {calico_node_address: 192.168.60.%d/24, calico_workloads: [%s]}' % (h, h, names))
+
+
+if __name__ == '__main__':
+    main()
