@@ -274,14 +274,15 @@ def route_text(route, netns=None):
 # Running ``ip``.
 
 class Change:
-    """One ``ip`` command to run, inside ``netns`` (None: where the module runs)."""
+    """One ``ip`` (or ``bridge``) command to run, inside ``netns`` (None: where the module runs)."""
 
-    def __init__(self, netns, args):
+    def __init__(self, netns, args, tool='ip'):
         self.netns = netns
         self.args = [str(a) for a in args]
+        self.tool = tool
 
     def text(self):
-        prefix = ['ip'] + (['-n', self.netns] if self.netns else [])
+        prefix = [self.tool] + (['-n', self.netns] if self.netns else [])
         return ' '.join(shlex.quote(word) for word in prefix + self.args)
 
 
@@ -293,17 +294,18 @@ class IPRoute:
         self.ip = module.get_bin_path('ip', required=True)
         self.done = []  # text of every change applied (or, in check mode, that would be applied)
 
-    def run(self, args, netns=None, data=None, check_rc=True):
-        argv = [self.ip] + (['-n', netns] if netns else []) + [str(a) for a in args]
+    def run(self, args, netns=None, data=None, check_rc=True, tool='ip'):
+        binary = self.ip if tool == 'ip' else self.module.get_bin_path(tool, required=True)
+        argv = [binary] + (['-n', netns] if netns else []) + [str(a) for a in args]
         rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None,
                                                environ_update={'LC_ALL': 'C', 'LANG': 'C'})
         if check_rc and rc != 0:
             raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
         return rc, out, err
 
-    def query(self, args, netns=None):
-        """``ip -j ARGS``: parsed JSON."""
-        _rc, out, _err = self.run(['-j'] + list(args), netns=netns)
+    def query(self, args, netns=None, tool='ip'):
+        """``ip -j ARGS`` (or ``bridge -j ARGS``): parsed JSON."""
+        _rc, out, _err = self.run(['-j'] + list(args), netns=netns, tool=tool)
         return parse_json_output(out)
 
     def netns_names(self):
@@ -340,20 +342,20 @@ class IPRoute:
             return
         index = 0
         while index < len(changes):
-            netns = changes[index].netns
+            netns, tool = changes[index].netns, changes[index].tool
             group = []
-            while index < len(changes) and changes[index].netns == netns:
+            while index < len(changes) and (changes[index].netns, changes[index].tool) == (netns, tool):
                 group.append(changes[index])
                 index += 1
-            self._run_batch(netns, group)
+            self._run_batch(netns, group, tool)
 
-    def _run_batch(self, netns, group):
+    def _run_batch(self, netns, group, tool='ip'):
         if len(group) == 1:
-            self.run(group[0].args, netns=netns)
+            self.run(group[0].args, netns=netns, tool=tool)
             return
         # An empty word (``alias ""`` clears an alias) must be quoted for the batch parser.
         script = ''.join(' '.join(a or '""' for a in c.args) + '\n' for c in group)
-        rc, out, err = self.run(['-batch', '-'], netns=netns, data=script, check_rc=False)
+        rc, out, err = self.run(['-batch', '-'], netns=netns, data=script, check_rc=False, tool=tool)
         if rc != 0:
             message = (err or out).strip()
             failed = re.search(r'Command failed -:(\d+)', message)
