@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 
 from ansible.errors import AnsibleFilterError
@@ -51,6 +52,12 @@ def _blocks(hostvars, hosts, pool, block_size):
     return blocks
 
 
+def vtep_mac(host):
+    """A stable, locally administered unicast MAC for the host's VXLAN device."""
+    digest = hashlib.sha1(('vtep:' + host).encode('utf-8')).hexdigest()
+    return ':'.join(['66'] + [digest[i:i + 2] for i in range(0, 10, 2)])
+
+
 def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always'):
     try:
         return _plan(hostvars, list(hosts), pool, int(block_size), mode, ipip_mode)
@@ -62,7 +69,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
     if not hosts:
         raise LabError('group calico_nodes is empty')
     if ipip_mode not in ('always', 'cross_subnet'):
-        raise LabError('calico_ipip_mode: %r is not always or cross_subnet' % ipip_mode)
+        raise LabError('calico_ipip_mode / calico_vxlan_mode: %r is not always or cross_subnet' % ipip_mode)
     blocks = _blocks(hostvars, hosts, pool, block_size)
     plan, node_ips, pod_names, pod_ips = {}, {}, {}, {}
     for host in hosts:
@@ -123,6 +130,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             'subnet': str(address.network),
             'block': str(block),
             'tunnel_address': str(tunnel),
+            'vtep_mac': vtep_mac(host),
             'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'],
                            'host_ifname': workload_host_ifname(w['name'])} for w in workloads],
         }
@@ -139,8 +147,9 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
                                'straight to the peer\'s underlay address, which needs one subnet. Use IPIP '
                                '(playbooks/ipip.yml) with calico_ipip_mode: cross_subnet instead.'
                                % (host, me['subnet'], other, peer['subnet']))
-            encapsulate = mode == 'ipip' and (ipip_mode == 'always' or not same_subnet)
+            encapsulate = mode in ('ipip', 'vxlan') and (ipip_mode == 'always' or not same_subnet)
             me['peers'].append({'name': other, 'node_ip': peer['node_ip'], 'block': peer['block'],
+                                'tunnel_address': peer['tunnel_address'], 'vtep_mac': peer['vtep_mac'],
                                 'same_subnet': same_subnet, 'encapsulate': encapsulate})
     return plan
 
@@ -169,14 +178,27 @@ def workload_routes(host_plan, pod_ifname='eth0'):
 
 
 def peer_routes(host_plan, mode):
-    """Items for calico_route: every peer's block (plain or through tunl0) and a blackhole for our own."""
+    """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own."""
     routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]
     for peer in host_plan['peers']:
         if mode == 'ipip' and peer['encapsulate']:
             routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': 'tunl0', 'onlink': True})
+        elif mode == 'vxlan' and peer['encapsulate']:
+            routes.append({'dest': peer['block'], 'via': peer['tunnel_address'], 'dev': 'vxlan.calico',
+                           'onlink': True})
         else:
             routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': host_plan['underlay_dev']})
     return routes
+
+
+def vxlan_peers(host_plan):
+    """calico_neigh input: each encapsulated peer's VTEP address resolves to its MAC, sent to its node."""
+    peers = [p for p in host_plan['peers'] if p['encapsulate']]
+    return {
+        'neighbours': [{'address': p['tunnel_address'], 'lladdr': p['vtep_mac'], 'dev': 'vxlan.calico'}
+                       for p in peers],
+        'fdb': [{'lladdr': p['vtep_mac'], 'dev': 'vxlan.calico', 'dst': p['node_ip']} for p in peers],
+    }
 
 
 def lab_pods(plan):
@@ -184,37 +206,40 @@ def lab_pods(plan):
     return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
 
 
+TUNNEL_DEVICES = ('tunl0', 'vxlan.calico')
+
+
 def _tunnel_packets(link_stats):
-    """(tx, rx) packets from ``ip -s -j link show tunl0`` output, or None without tunl0."""
+    """{device: (tx, rx) packets} of the tunnel devices in ``ip -s -j link show`` output."""
     if isinstance(link_stats, str):
-        link_stats = json.loads(link_stats) if link_stats.strip() else None
-    try:
-        stats = link_stats[0]['stats64']
-        return stats['tx']['packets'], stats['rx']['packets']
-    except (IndexError, KeyError, TypeError):
-        return None
+        link_stats = json.loads(link_stats) if link_stats.strip() else []
+    counters = {}
+    for link in link_stats or []:
+        if link.get('ifname') in TUNNEL_DEVICES and 'stats64' in link:
+            counters[link['ifname']] = (link['stats64']['tx']['packets'], link['stats64']['rx']['packets'])
+    return counters
 
 
-def verify_report(pings, plan, tunnel_before=None, tunnel_after=None, expect_mode=None):
+def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None):
     """Judge the lab from pod_ping results of every host.
 
-    pings: host -> pod_ping results; tunnel_before/after: host -> ``ip -s -j link show tunl0`` JSON.
-    Returns {'lines': matrix and checks as text, 'failures': [...], 'mode': detected mode}.
+    pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
+    on every host before and after all the pings. Returns {'lines', 'failures', 'mode'}.
     """
-    tunnel_before, tunnel_after = tunnel_before or {}, tunnel_after or {}
+    links_before, links_after = links_before or {}, links_after or {}
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     pods = sorted(pod_host)
     failures, lines, cells = [], [], {}
-    expected_tunnel = dict((host, [0, 0]) for host in plan)
-    used_tunnel = False
+    # host -> device -> [packets out, packets in] the pings must have put through the tunnel
+    expected = dict((host, dict((dev, [0, 0]) for dev in TUNNEL_DEVICES)) for host in plan)
+    used = set()
     for host in sorted(pings):
         for r in pings[host]:
             same_host = pod_host.get(r['target']) == host
             want_ttl = 63 if same_host else 62
-            tunnelled = r.get('host_dev') == 'tunl0'
-            used_tunnel = used_tunnel or tunnelled
+            dev = r.get('host_dev') if r.get('host_dev') in TUNNEL_DEVICES else None
             cells[(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
-                                                 + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if tunnelled else ''))
+                                                 + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if dev else ''))
             if not r['ok']:
                 failures.append('%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'],
                                                                  '; '.join(r.get('error') or [])))
@@ -224,35 +249,38 @@ def verify_report(pings, plan, tunnel_before=None, tunnel_after=None, expect_mod
                 failures.append('%s -> %s: TTL %s, expected %d (%s)' % (
                     r['source'], r['target'], r['ttl'], want_ttl, 'same host: one hop' if same_host else
                     'across hosts: host, peer host, pod'))
-            if tunnelled:
+            if dev:
+                used.add(dev)
                 peer = pod_host.get(r['target'])
-                expected_tunnel[host][0] += r['sent']       # our requests leave through tunl0
-                expected_tunnel[host][1] += r['received']   # their replies come back through it
-                if peer in expected_tunnel:
-                    expected_tunnel[peer][1] += r['received']  # requests the peer received (lab: none lost)
-                    expected_tunnel[peer][0] += r['received']  # and answered
-    width = max([len(p) for p in pods] + [6])
+                expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
+                expected[host][dev][1] += r['received']   # their replies come back through it
+                if peer in expected:                      # the peer received and answered them
+                    expected[peer][dev][0] += r['received']
+                    expected[peer][dev][1] += r['received']
+    width = max([len(p) for p in pods] + [9])
     lines.append('from \\ to'.ljust(width) + ' ' + ' '.join(p.ljust(14) for p in pods))
     for source in pods:
         lines.append(source.ljust(width) + ' ' + ' '.join(cells.get((source, t), '-').ljust(14) for t in pods))
-    lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into tunl0')
-    mode = 'ipip' if used_tunnel else 'bgp'
-    if expect_mode and expect_mode != mode and not (expect_mode == 'ipip' and len(plan) < 2):
+    lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into a tunnel')
+    mode = 'ipip' if 'tunl0' in used else 'vxlan' if 'vxlan.calico' in used else 'bgp'
+    if expect_mode and expect_mode != mode and len(plan) > 1:
         failures.append('the routes say %s mode, expected %s' % (mode, expect_mode))
     for host in sorted(plan):
-        before, after = _tunnel_packets(tunnel_before.get(host)), _tunnel_packets(tunnel_after.get(host))
-        if before is None or after is None:
-            if expected_tunnel[host] != [0, 0]:
-                failures.append('%s: routes use tunl0 but its counters could not be read' % host)
-            continue
-        delta = [after[0] - before[0], after[1] - before[1]]
-        lines.append('%s tunl0: %d packets out, %d in during the pings (expected %d and %d)'
-                     % (host, delta[0], delta[1], expected_tunnel[host][0], expected_tunnel[host][1]))
-        if delta != expected_tunnel[host]:
-            failures.append('%s: tunl0 carried %d/%d packets out/in, expected %d/%d: %s'
-                            % (host, delta[0], delta[1], expected_tunnel[host][0], expected_tunnel[host][1],
-                               'traffic bypassed the tunnel' if delta[0] < expected_tunnel[host][0]
-                               else 'traffic went through the tunnel that should not have'))
+        before, after = _tunnel_packets(links_before.get(host)), _tunnel_packets(links_after.get(host))
+        for dev in TUNNEL_DEVICES:
+            want = expected[host][dev]
+            if dev not in before or dev not in after:
+                if want != [0, 0]:
+                    failures.append('%s: routes use %s but its counters could not be read' % (host, dev))
+                continue
+            delta = [after[dev][0] - before[dev][0], after[dev][1] - before[dev][1]]
+            lines.append('%s %s: %d packets out, %d in during the pings (expected %d and %d)'
+                         % (host, dev, delta[0], delta[1], want[0], want[1]))
+            if delta != want:
+                failures.append('%s: %s carried %d/%d packets out/in, expected %d/%d: %s'
+                                % (host, dev, delta[0], delta[1], want[0], want[1],
+                                   'traffic bypassed the tunnel' if delta[0] < want[0]
+                                   else 'traffic went through the tunnel that should not have'))
     return {'lines': lines, 'failures': failures, 'mode': mode}
 
 
@@ -266,4 +294,5 @@ class FilterModule(object):
             'calico_peer_routes': peer_routes,
             'calico_verify_report': verify_report,
             'calico_lab_pods': lab_pods,
+            'calico_vxlan_peers': vxlan_peers,
         }
