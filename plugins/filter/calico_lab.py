@@ -201,6 +201,11 @@ def vxlan_peers(host_plan):
     }
 
 
+def gateway_neighbour(netns, pod_ifname='eth0'):
+    """calico_neigh item: the pod resolves 169.254.1.1 to the host end's MAC without asking."""
+    return {'address': '169.254.1.1', 'lladdr': 'ee:ee:ee:ee:ee:ee', 'dev': pod_ifname, 'netns': netns}
+
+
 def lab_pods(plan):
     """Every pod of the lab as {name, ip}: the targets of pod_ping."""
     return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
@@ -295,4 +300,5 @@ class FilterModule(object):
             'calico_verify_report': verify_report,
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
+            'calico_gateway_neighbour': gateway_neighbour,
         }
