@@ -17,7 +17,7 @@ description:
     pair, packets sent and received, the TTL of the replies and the round-trip times.
   - Every ping is bounded by O(count) and a deadline of O(deadline) seconds; at most O(parallel) run at
     once. The module never changes anything and never fails because a ping fails - the caller judges.
-  - For every target it also records how the host it runs on routes that address (C(ip route get)): the
+  - For every target it also records how the host it runs on routes that address (C(ip route get)) - the
     output device and gateway, so a caller can tell a plain path from one through C(tunl0).
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
     host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
@@ -81,8 +81,16 @@ results:
   type: list
   elements: dict
   sample:
-    - {source: netns01, target: netns03, ip: 10.10.1.2, sent: 2, received: 2, ttl: 62, rtt_avg_ms: 0.08, ok: true,
-       host_dev: tunl0, host_gateway: 172.16.91.202}
+    - source: netns01
+      target: netns03
+      ip: 10.10.1.2
+      sent: 2
+      received: 2
+      ttl: 62
+      rtt_avg_ms: 0.08
+      ok: true
+      host_dev: tunl0
+      host_gateway: 172.16.91.202
 failed_pairs:
   description: Number of pairs that received nothing back.
   returned: always
