@@ -225,6 +225,15 @@ def plan(doc):
                 if other['role'] == 'router':
                     vm['gateway'] = str(onic['iface'].ip)
 
+    node_segs = sorted({v['nics'][0]['segment'] for v in vms if v['role'] == 'node' and v['nics']})
+    lonely = [s for s in node_segs if not any(v['role'] == 'router' for v, _ in segments[s])]
+    if len(node_segs) > 1 and lonely and strict:
+        errors.append('the lab hosts are on %d segments (%s) but no router VM joins %s, so hosts in different '
+                      'subnets cannot reach each other: add a host to group calico_routers with '
+                      'calico_lab_provider: qemu, an ansible_port and calico_router_addresses: one address in '
+                      'each subnet (e.g. the .1 of each)' % (len(node_segs), ', '.join(node_segs), ', '.join(lonely)))
+        raise PlanError('\n'.join(errors))
+
     used_macs = set()
     for vm in sorted(vms, key=lambda v: v['name']):
         vm['mac_id'] = mac_for(vm['name'], used_macs)
