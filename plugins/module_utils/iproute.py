@@ -175,6 +175,30 @@ def workload_host_ifname(workload_id, prefix='cali'):
     return prefix + digest[:IFNAME_MAX - len(prefix)]
 
 
+# Devices the kernel makes by itself in every network namespace once their driver is loaded
+# (net.core.fb_tunnels_only_for_init_net=0): name -> kind. Nobody made them; nobody can delete them.
+KERNEL_FALLBACK_LINKS = {
+    'tunl0': 'ipip', 'gre0': 'gre', 'gretap0': 'gretap', 'erspan0': 'erspan', 'sit0': 'sit',
+    'ip6tnl0': 'ip6tnl', 'ip6gre0': 'ip6gre', 'ip_vti0': 'vti', 'ip6_vti0': 'vti6',
+}
+
+
+def untagged_links(links):
+    """Names of the links (``IPRoute.links()`` values) that nobody can claim for the lab.
+
+    That is every link except ``lo``, the kernel's fallback tunnel devices and links whose alias is a
+    lab alias. A namespace for which this is empty holds nothing but what the lab or the kernel made.
+    """
+    found = []
+    for link in links:
+        if link['name'] == 'lo' or is_lab_alias(link.get('alias')):
+            continue
+        if KERNEL_FALLBACK_LINKS.get(link['name']) == link.get('kind'):
+            continue
+        found.append(link['name'])
+    return sorted(found)
+
+
 def lab_alias(owner):
     return '%s:%s' % (LAB_ALIAS_PREFIX, owner)
 
@@ -235,7 +259,8 @@ def normalize_route(raw, table=None):
         'dev': raw.get('dev'),
         'scope': int(raw.get('scope', 0)) if str(raw.get('scope', 0)).isdigit() else
         ROUTE_SCOPES.get(raw.get('scope'), raw.get('scope')),
-        'proto': int(raw.get('protocol', 0)) if str(raw.get('protocol', 0)).isdigit() else
+        # ip leaves out "proto boot" (3), the kernel's default for routes added without a protocol.
+        'proto': int(raw.get('protocol', 3)) if str(raw.get('protocol', 3)).isdigit() else
         ROUTE_PROTOCOLS.get(raw.get('protocol'), raw.get('protocol')),
         'metric': int(raw.get('metric', 0)),
         'onlink': 'onlink' in (raw.get('flags') or []),
@@ -323,6 +348,11 @@ class IPRoute:
             return None
         found = parse_json_output(out)
         return normalize_link(found[0]) if found else None
+
+    def netns_pids(self, name):
+        """The ids of the processes that run inside the named network namespace (``ip netns pids``)."""
+        _rc, out, _err = self.run(['netns', 'pids', name])
+        return sorted(int(word) for word in out.split() if word.isdigit())
 
     def routes(self, netns=None, table=ROUTE_TABLES['main']):
         raw = self.query(['-N', 'route', 'show', 'table', str(table)], netns=netns)

@@ -1,0 +1,69 @@
+"""The shared layer on recorded ``ip -j`` output: normalising, argv building, validation."""
+import json
+import os
+
+import pytest
+
+from ansible_collections.labnet.calico.plugins.module_utils import iproute
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+
+
+def load(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return json.load(handle)
+
+
+def routes():
+    return dict((r['dst'], r) for r in (iproute.normalize_route(raw, 254) for raw in load('routes.json')))
+
+
+def test_routes_normalise_to_comparable_values():
+    by_dst = routes()
+    assert by_dst['0.0.0.0/0']['proto'] == 3  # "proto boot" is left out by ip
+    assert by_dst['10.10.0.0/24']['type'] == 'blackhole'
+    assert by_dst['10.10.0.2/32'] == {'table': 254, 'type': 'unicast', 'dst': '10.10.0.2/32', 'via': None,
+                                      'dev': 'd0', 'scope': 253, 'proto': 77, 'metric': 0, 'onlink': False}
+    assert by_dst['10.10.1.0/24']['metric'] == 5
+    assert by_dst['10.10.2.0/24']['onlink'] and by_dst['10.10.2.0/24']['proto'] == 12
+
+
+def test_route_argv_describes_the_route_back():
+    by_dst = routes()
+    assert iproute.route_argv(by_dst['10.10.2.0/24']) == [
+        '10.10.2.0/24', 'via', '172.16.91.203', 'dev', 'd1', 'onlink', 'scope', 'global', 'proto', '12']
+    assert iproute.route_argv(by_dst['10.10.0.0/24']) == ['blackhole', '10.10.0.0/24', 'proto', '78']
+    assert iproute.route_text(by_dst['10.10.0.2/32'], 'pod1') == '[pod1] 10.10.0.2/32 dev d0 scope link proto 77'
+
+
+def test_links_normalise_with_addresses_alias_and_peer():
+    links = dict((l['name'], l) for l in (iproute.normalize_link(raw) for raw in load('links.json')))
+    d0 = links['d0']
+    assert d0['kind'] == 'veth' and d0['mac'] == 'ee:ee:ee:ee:ee:ee' and d0['up']
+    assert d0['addresses'] == ['172.16.91.201/24']
+    assert iproute.is_lab_alias(d0['alias'])
+
+
+def test_workload_interface_name_is_calico_style():
+    name = iproute.workload_host_ifname('netns01')
+    assert name.startswith('cali') and len(name) == 15
+    assert name == iproute.workload_host_ifname('netns01') != iproute.workload_host_ifname('netns02')
+
+
+@pytest.mark.parametrize('check, value, message', [
+    (iproute.check_ifname, 'a' * 16, 'at most 15'),
+    (iproute.check_ifname, 'eth 0', 'may contain only'),
+    (iproute.check_netns, '../x', 'network namespace name'),
+    (iproute.check_mac, 'ee:ee:ee', 'not a MAC'),
+    (iproute.check_mtu, 40, 'outside'),
+    (iproute.parse_ipv4_address, '300.1.1.1', 'not an IPv4 address'),
+    (iproute.parse_ipv4_network, '10.10.0.1/24', 'not an IPv4 network'),
+])
+def test_bad_values_are_refused_naming_the_field(check, value, message):
+    with pytest.raises(iproute.LabError) as error:
+        check(value, 'routes[3].dev')
+    assert str(error.value).startswith('routes[3].dev: ') and message in str(error.value)
+
+
+def test_empty_json_output_is_an_empty_list():
+    assert iproute.parse_json_output('') == [] and iproute.parse_json_output('[ ]\n') == []

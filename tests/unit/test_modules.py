@@ -1,0 +1,77 @@
+"""Input validation and planning of the modules, without root."""
+import pytest
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth, pod_ping
+
+
+def route_params(**overrides):
+    params = dict(dest=None, via=None, dev=None, scope=None, onlink=False, proto='77', metric=0, type='unicast',
+                  table='main', netns=None, state='present', routes=None)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize('routes, message', [
+    ([{'dest': '10.0.0.0/24', 'type': 'blackhole', 'via': '10.1.1.1'}], 'routes[0].type: a blackhole route takes no via'),
+    ([{'dest': '10.0.0.0/24', 'onlink': True, 'dev': 'tunl0'}], 'routes[0].onlink: onlink needs a gateway'),
+    ([{'dest': '10.0.0.0/24'}], 'routes[0].dest: route to 10.0.0.0/24 needs via or dev'),
+    ([{'dest': '10.0.0.0/24', 'dev': 'eth0'}, {'dest': '10.0.0.0/24', 'dev': 'eth1'}], 'routes[1].dest: 10.0.0.0/24 is listed twice'),
+    ([{'dest': '10.0.0.0/24', 'dev': 'x' * 16}], 'routes[0].dev: interface name'),
+])
+def test_calico_route_refuses_bad_input(routes, message):
+    with pytest.raises(LabError) as error:
+        calico_route.wanted_routes(route_params(routes=routes))
+    assert str(error.value).startswith(message)
+
+
+def test_calico_route_normalises_wanted_routes():
+    wanted = calico_route.wanted_routes(route_params(routes=[
+        {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'tunl0', 'onlink': True, 'proto': 'bird'},
+        {'dest': '169.254.1.1', 'dev': 'eth0', 'scope': 'link', 'netns': 'pod1'}]))
+    assert wanted[0] == (None, 'present', {'table': 254, 'type': 'unicast', 'dst': '10.10.1.0/24',
+                                           'via': '172.16.91.202', 'dev': 'tunl0', 'scope': None, 'proto': 12,
+                                           'metric': 0, 'onlink': True})
+    assert wanted[1][0] == 'pod1' and wanted[1][2]['dst'] == '169.254.1.1/32' and wanted[1][2]['scope'] == 253
+
+
+def test_same_route_compares_only_what_is_asked():
+    wanted = {'type': 'unicast', 'dst': '10.0.0.0/24', 'via': None, 'dev': 'eth0', 'scope': None, 'proto': 77,
+              'metric': 0, 'onlink': False}
+    assert calico_route.same_route(wanted, dict(wanted, scope=253))
+    assert not calico_route.same_route(wanted, dict(wanted, dev='eth1'))
+    assert not calico_route.same_route(wanted, dict(wanted, proto=78))
+
+
+def veth_params(**overrides):
+    params = dict(workload=None, netns=None, host_ifname=None, pod_ifname='eth0', mac='ee:ee:ee:ee:ee:ee',
+                  mtu=None, address=None, state='present', delete_netns=False, workloads=None)
+    params.update(overrides)
+    return params
+
+
+def test_calico_veth_defaults_and_validation():
+    spec = calico_veth.wanted_workloads(veth_params(workload='netns01', address='10.10.0.2'))[0]
+    assert spec['netns'] == 'netns01' and spec['address'] == '10.10.0.2/32' and spec['host_ifname'].startswith('cali')
+    with pytest.raises(LabError, match=r'^workloads\[1\]\.address: a workload address is a /32'):
+        calico_veth.wanted_workloads(veth_params(workloads=[{'workload': 'a'}, {'workload': 'b', 'address': '10.0.0.1/24'}]))
+    with pytest.raises(LabError, match=r'^workloads\[1\]\.workload: .* is also used'):
+        calico_veth.wanted_workloads(veth_params(workloads=[{'workload': 'a'}, {'workload': 'a'}]))
+
+
+def test_veth_peer_check_needs_both_indexes():
+    host = {'kind': 'veth', 'index': 7, 'peer_index': 2}
+    assert calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 7})
+    assert not calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 9})
+    assert not calico_veth.is_peer(host, None)
+
+
+def test_ping_output_is_parsed():
+    output = ('PING 10.10.1.2 (10.10.1.2) 56(84) bytes of data.\n'
+              '64 bytes from 10.10.1.2: icmp_seq=1 ttl=62 time=0.101 ms\n'
+              '64 bytes from 10.10.1.2: icmp_seq=2 ttl=62 time=0.080 ms\n\n'
+              '--- 10.10.1.2 ping statistics ---\n'
+              '2 packets transmitted, 2 received, 0% packet loss, time 201ms\n'
+              'rtt min/avg/max/mdev = 0.080/0.090/0.101/0.010 ms\n')
+    assert pod_ping.parse_ping(output) == {'sent': 2, 'received': 2, 'ttl': 62, 'rtt_avg_ms': 0.09}
+    assert pod_ping.parse_ping('3 packets transmitted, 0 received, 100% packet loss')['ttl'] is None

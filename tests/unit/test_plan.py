@@ -1,0 +1,86 @@
+"""The lab plan (IPAM, peers, refusals) and the verification report."""
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.labnet.calico.plugins.filter import calico_lab
+
+SEEDS = {
+    'host-a': {'calico_node_address': '172.16.91.201/24', 'calico_pod_cidr': '10.10.0.0/24',
+               'calico_workloads': [{'name': 'netns01', 'ip': '10.10.0.2'}, {'name': 'netns02', 'ip': '10.10.0.3'}]},
+    'host-b': {'calico_node_address': '172.16.91.202/24', 'calico_pod_cidr': '10.10.1.0/24',
+               'calico_workloads': [{'name': 'netns03', 'ip': '10.10.1.2'}, {'name': 'netns04', 'ip': '10.10.1.3'}]},
+}
+
+
+def plan(hostvars, **kwargs):
+    return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), **kwargs)
+
+
+def test_seeds_plan():
+    result = plan(SEEDS, mode='ipip')
+    assert result['host-a']['tunnel_address'] == '10.10.0.0'
+    assert result['host-a']['peers'] == [{'name': 'host-b', 'node_ip': '172.16.91.202', 'block': '10.10.1.0/24',
+                                          'tunnel_address': '10.10.1.0', 'vtep_mac': calico_lab.vtep_mac('host-b'),
+                                          'same_subnet': True, 'encapsulate': True}]
+    assert calico_lab.peer_routes(result['host-a'], 'ipip') == [
+        {'dest': '10.10.0.0/24', 'type': 'blackhole'},
+        {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'tunl0', 'onlink': True}]
+    assert calico_lab.peer_routes(result['host-a'], 'bgp')[1] == {'dest': '10.10.1.0/24', 'via': '172.16.91.202',
+                                                                 'dev': 'eth0'}
+
+
+def test_ipam_is_deterministic_and_skips_explicit_blocks():
+    hostvars = {'n1': {'calico_node_address': '192.168.1.1/24', 'calico_workloads': [{'name': 'p1'}, {'name': 'p2'}]},
+                'n2': {'calico_node_address': '192.168.1.2/24', 'calico_pod_cidr': '10.244.0.0/26',
+                       'calico_workloads': [{'name': 'p3', 'ip': '10.244.0.9'}, {'name': 'p4'}]}}
+    first = plan(hostvars, pool='10.244.0.0/16')
+    assert first == plan(hostvars, pool='10.244.0.0/16')
+    assert first['n1']['block'] == '10.244.0.64/26'
+    assert [w['ip'] for w in first['n1']['workloads']] == ['10.244.0.65', '10.244.0.66']
+    assert [w['ip'] for w in first['n2']['workloads']] == ['10.244.0.9', '10.244.0.1']
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda h: h['host-b'].update(calico_pod_cidr='10.10.0.0/16'), 'overlaps'),
+    (lambda h: h['host-b']['calico_workloads'].append({'name': 'netns01'}), 'netns01 is also a pod of host-a'),
+    (lambda h: h['host-b']['calico_workloads'].append({'name': 'x', 'ip': '10.10.0.9'}), "outside host-b's block"),
+    (lambda h: h['host-b']['calico_workloads'].append({'name': 'x', 'ip': '10.10.1.2'}), 'already used'),
+    (lambda h: h['host-b'].update(calico_node_address='172.16.92.202/24'), 'not on one L2 segment'),
+])
+def test_bad_inventories_are_refused(change, message):
+    hostvars = {'host-a': dict(SEEDS['host-a'], calico_workloads=list(SEEDS['host-a']['calico_workloads'])),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=list(SEEDS['host-b']['calico_workloads']))}
+    change(hostvars)
+    with pytest.raises(AnsibleFilterError, match=message):
+        plan(hostvars, mode='bgp')
+
+
+def test_cross_subnet_encapsulates_only_across_subnets():
+    hostvars = dict(SEEDS, **{'host-c': {'calico_node_address': '172.16.92.10/24', 'calico_pod_cidr': '10.10.2.0/24'}})
+    peers = dict((p['name'], p['encapsulate']) for p in plan(hostvars, mode='ipip', ipip_mode='cross_subnet')['host-a']['peers'])
+    assert peers == {'host-b': False, 'host-c': True}
+
+
+def ping(source, target, ip, dev, received=2):
+    return {'source': source, 'target': target, 'ip': ip, 'sent': 2, 'received': received, 'ttl': 62,
+            'ok': received > 0, 'host_dev': dev}
+
+
+def links(tx, rx):
+    return '[{"ifname": "tunl0", "stats64": {"tx": {"packets": %d}, "rx": {"packets": %d}}}]' % (tx, rx)
+
+
+def test_verify_report_counts_tunnel_packets_exactly():
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [ping('netns03', 'netns01', '10.10.0.2', 'tunl0')]}
+    good = calico_lab.verify_report(pings, lab, {'host-a': links(0, 0), 'host-b': links(10, 10)},
+                                    {'host-a': links(4, 4), 'host-b': links(14, 14)}, 'ipip')
+    assert good['failures'] == [] and good['mode'] == 'ipip'
+    bypassed = calico_lab.verify_report(pings, lab, {'host-a': links(0, 0), 'host-b': links(0, 0)},
+                                        {'host-a': links(2, 2), 'host-b': links(4, 4)}, 'ipip')
+    assert any('host-a: tunl0 carried 2/2' in f for f in bypassed['failures'])
+    lost = calico_lab.verify_report({'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'eth0', received=0)]}, lab,
+                                    expect_mode='ipip')
+    assert any('no reply' in f for f in lost['failures']) and any('expected ipip' in f for f in lost['failures'])
