@@ -2,7 +2,7 @@
 # Quick start: brings up the seeds' lab (host A and host B as network namespaces of this machine,
 # four pods) in BGP mode and prints the verified pod-to-pod connectivity.
 #   sudo ./scripts/lab-up.sh                 # BGP mode, inventory/
-#   sudo ./scripts/lab-up.sh ipip -i inventory/vm   # IPIP mode on QEMU VMs
+#   sudo ./scripts/lab-up.sh ipip -i inventories/vm   # IPIP mode on QEMU VMs
 # Tear it down with: .venv/bin/ansible-playbook playbooks/teardown.yml [-i INVENTORY]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -206,6 +206,13 @@ def gateway_neighbour(netns, pod_ifname='eth0'):
     return {'address': '169.254.1.1', 'lladdr': 'ee:ee:ee:ee:ee:ee', 'dev': pod_ifname, 'netns': netns}
 
 
+def netns_host(hostvars_of_host):
+    """netns_lab input for one inventory host."""
+    return {'name': hostvars_of_host['inventory_hostname'], 'address': hostvars_of_host['calico_node_address'],
+            'dev': hostvars_of_host.get('calico_underlay_dev') or 'eth0',
+            'gateway': hostvars_of_host.get('calico_underlay_gateway')}
+
+
 def lab_pods(plan):
     """Every pod of the lab as {name, ip}: the targets of pod_ping."""
     return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
@@ -301,4 +308,5 @@ class FilterModule(object):
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
+            'calico_netns_host': netns_host,
         }

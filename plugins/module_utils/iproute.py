@@ -236,6 +236,7 @@ def normalize_link(raw):
         'mtu': raw.get('mtu'),
         'up': 'UP' in (raw.get('flags') or []),
         'alias': raw.get('ifalias') or '',
+        'master': raw.get('master'),
         'addresses': sorted(addresses),
     }
 

@@ -80,7 +80,7 @@ def test_seeds_lab_bgp_rerun_switch_and_teardown(clean_machine):
 
 
 def test_three_hosts_from_a_pool(clean_machine):
-    inventory = os.path.join(ROOT, 'inventory', 'examples', 'three-hosts-pool', 'hosts.yml')
+    inventory = os.path.join(ROOT, 'inventories', 'three-hosts-pool', 'hosts.yml')
     clean_machine.append(inventory)
     output = assert_ok(run_playbook('bgp.yml', inventory))
     assert '5 pods reach each other (bgp mode)' in output

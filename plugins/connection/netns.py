@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: netns
+short_description: Run tasks inside a named network namespace of the controller
+version_added: 0.1.0
+description:
+  - Runs every task of a host inside a named network namespace of the Ansible controller (a lab
+    host of the C(netns) provider, see the P(labnet.calico.netns_hosts#role) role).
+  - Commands run as C(nsenter --net=/run/netns/NAME -- /bin/sh -c CMD). Only the network namespace
+    is entered; the mount, PID, UTS and user namespaces stay the controller's. So a module that runs
+    C(ip netns add) inside the lab host makes a namespace that outlives the task (C(ip netns exec)
+    would run it in a private mount namespace, where the new namespace vanishes when the task ends).
+  - The filesystem is the controller's, so files are transferred by plain local copies.
+  - Supports pipelining, which this collection enables in C(ansible.cfg).
+author:
+  - labnet.calico contributors
+options:
+  netns_name:
+    description:
+      - Name of the network namespace to run in (a file under C(/run/netns)).
+      - Defaults to the host's address, that is C(ansible_host) when set, else the inventory
+        hostname.
+    type: str
+    vars:
+      - name: ansible_netns_name
+extends_documentation_fragment:
+  - connection_pipelining
+notes:
+  - The controller must run Ansible as root (entering a network namespace needs CAP_SYS_ADMIN);
+    privilege escalation is not needed, and C(become) with a password is refused.
+  - The namespace must exist; when it does not, the task fails with a message that says to create
+    the lab hosts first.
+  - The remote user is ignored, as with P(ansible.builtin.local#connection).
+seealso:
+  - plugin: ansible.builtin.local
+    plugin_type: connection
+'''
+
+EXAMPLES = r'''
+# inventory: each lab host is a network namespace of the controller
+# all:
+#   children:
+#     calico_nodes:
+#       vars:
+#         ansible_connection: labnet.calico.netns
+#         ansible_python_interpreter: "{{ ansible_playbook_python }}"
+#       hosts:
+#         host-a:                         # runs in /run/netns/host-a
+#         host-b:
+#           ansible_netns_name: lab-b     # runs in /run/netns/lab-b
+
+- name: Show the addresses of a lab host
+  hosts: calico_nodes
+  gather_facts: false
+  tasks:
+    - name: Addresses inside the namespace
+      ansible.builtin.command: ip -j addr
+      changed_when: false
+'''
+
+import getpass
+import os
+import shutil
+import subprocess
+
+import ansible.constants as C
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.plugins.connection import ConnectionBase
+from ansible.utils.display import Display
+
+display = Display()
+
+NETNS_DIR = '/run/netns'
+
+
+def netns_path(name):
+    """The file that names a network namespace; refuses names that would leave NETNS_DIR."""
+    if not name or '/' in name or name in ('.', '..') or '\0' in name:
+        raise AnsibleConnectionFailure('netns: %r is not a network namespace name' % (name,))
+    return os.path.join(NETNS_DIR, name)
+
+
+def nsenter_argv(nsenter, path, executable, cmd):
+    """The argv that runs ``cmd`` with ``executable -c`` inside the network namespace at ``path``."""
+    return [nsenter, '--net=%s' % path, '--', executable, '-c', cmd]
+
+
+class Connection(ConnectionBase):
+    """Run commands inside a named network namespace of the controller."""
+
+    transport = 'labnet.calico.netns'
+    has_pipelining = True
+    has_tty = False
+
+    def __init__(self, *args, **kwargs):
+        super(Connection, self).__init__(*args, **kwargs)
+        self.cwd = None
+        try:
+            self.default_user = getpass.getuser()
+        except KeyError:
+            self.default_user = ''
+        self._netns = None
+        self._nsenter = None
+
+    def _netns_name(self):
+        return self.get_option('netns_name') or self._play_context.remote_addr
+
+    def _connect(self):
+        # As with the local connection, commands run as the user who runs Ansible.
+        self._play_context.remote_user = self.default_user
+        if not self._connected:
+            name = self._netns_name()
+            path = netns_path(name)
+            if not os.path.exists(path):
+                raise AnsibleConnectionFailure(
+                    'lab host %s is not running: network namespace %s does not exist '
+                    '(run the create playbook, e.g. playbooks/bgp.yml or molecule create)' % (name, path))
+            nsenter = shutil.which('nsenter') or '/usr/bin/nsenter'
+            if not os.path.exists(nsenter):
+                raise AnsibleConnectionFailure('netns: nsenter (util-linux) is not installed on the controller')
+            self._netns, self._nsenter = name, nsenter
+            display.vvv(u'ESTABLISH NETNS CONNECTION TO %s' % path, host=name)
+            self._connected = True
+        return self
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        """Run ``cmd`` (a shell command line) inside the namespace; ``in_data`` is its stdin."""
+        super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        if sudoable and self.become and self.become.expect_prompt():
+            raise AnsibleError('netns: become with a password is not supported; '
+                               'run Ansible as root on the controller instead')
+        # exec_command may be called again after the namespace disappeared (e.g. a teardown task).
+        path = netns_path(self._netns)
+        if not os.path.exists(path):
+            raise AnsibleConnectionFailure('lab host %s is not running: network namespace %s does not exist '
+                                           '(run the create playbook)' % (self._netns, path))
+        executable = C.DEFAULT_EXECUTABLE.split()[0] if C.DEFAULT_EXECUTABLE else '/bin/sh'
+        argv = nsenter_argv(self._nsenter, path, executable, to_text(cmd))
+        display.vvv(u'EXEC %s' % ' '.join(argv[:4] + [repr(argv[5])]), host=self._netns)
+        proc = subprocess.Popen([to_bytes(a, errors='surrogate_or_strict') for a in argv], cwd=self.cwd,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout, stderr = proc.communicate(in_data)
+        return proc.returncode, stdout, stderr
+
+    def put_file(self, in_path, out_path):
+        """The filesystem is shared: a plain copy."""
+        super(Connection, self).put_file(in_path, out_path)
+        display.vvv(u'PUT %s TO %s' % (in_path, out_path), host=self._netns)
+        if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
+            raise AnsibleFileNotFound('file or module does not exist: %s' % to_native(in_path))
+        try:
+            shutil.copyfile(to_bytes(in_path, errors='surrogate_or_strict'),
+                            to_bytes(out_path, errors='surrogate_or_strict'))
+        except shutil.Error:
+            raise AnsibleError('failed to copy: %s and %s are the same' % (to_native(in_path), to_native(out_path)))
+        except (IOError, OSError) as exc:
+            raise AnsibleError('failed to transfer file to %s: %s' % (to_native(out_path), to_native(exc)))
+
+    def fetch_file(self, in_path, out_path):
+        """The filesystem is shared: a plain copy."""
+        super(Connection, self).fetch_file(in_path, out_path)
+        display.vvv(u'FETCH %s TO %s' % (in_path, out_path), host=self._netns)
+        self.put_file(in_path, out_path)
+
+    def reset(self):
+        self.close()
+
+    def close(self):
+        self._connected = False
