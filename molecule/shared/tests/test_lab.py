@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.join(ROOT, 'collections'))
 
 from ansible_collections.labnet.calico.plugins.filter.calico_lab import calico_lab_plan  # noqa: E402
 
-RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.environ['MOLECULE_INVENTORY_FILE'])
+# Molecule's inventory directory holds its generated file and the scenario's linked inventory.
+RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE']))
 NODES = RUNNER.get_hosts('calico_nodes')
 testinfra_hosts = NODES
 
