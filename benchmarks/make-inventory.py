@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Print a netns-provider inventory of HOSTS hosts with PODS pods each, for the scale sweep.
 
-    benchmarks/make-inventory.py 4 25 > /tmp/lab-4x25.yml
+    python3 benchmarks/make-inventory.py 4 25 > /tmp/lab-4x25.yml
     .venv/bin/ansible-playbook playbooks/bgp.yml -i /tmp/lab-4x25.yml -e calico_verify_count=1
 
 Blocks and pod addresses come from the pool (IPAM), so any size up to the pool works.

@@ -10,6 +10,21 @@ dest="$work/ansible_collections/labnet/calico"
 mkdir -p "$dest"
 rsync -a --exclude .venv --exclude collections --exclude .git --exclude .ansible --exclude '__pycache__' \
   --exclude .pytest_cache --exclude .cache ./ "$dest/"
+# ansible-test bootstraps pip in its venvs with a get-pip script it downloads from a host outside the
+# package registries; where that host is unreachable, stand in with the interpreter's own ensurepip
+# followed by a pip install of the same arguments (the get-pip interface).
+for version in 24.2 24.3.1 25.0.1; do
+  stand_in=~/.ansible/test/cache/get_pip_${version//./_}.py
+  [ -f "$stand_in" ] && continue
+  mkdir -p "$(dirname "$stand_in")"
+  cat > "$stand_in" <<'PY'
+import subprocess
+import sys
+subprocess.check_call([sys.executable, '-m', 'ensurepip', '--upgrade', '--default-pip'])
+args = [a for a in sys.argv[1:] if a not in ('--no-setuptools', '--no-wheel')]
+subprocess.check_call([sys.executable, '-m', 'pip', 'install'] + args)
+PY
+done
 cd "$dest"
 git init -q && git add -A  # ansible-test takes the file list from git
 # Skipped: tests that need the network or containers (pylint and the import test pull packages, the

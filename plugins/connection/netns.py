@@ -20,7 +20,7 @@ description:
   - The filesystem is the controller's, so files are transferred by plain local copies.
   - Supports pipelining, which this collection enables in C(ansible.cfg).
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   netns_name:
     description:

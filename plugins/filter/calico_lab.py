@@ -253,8 +253,8 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
             cells[(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
                                                  + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if dev else ''))
             if not r['ok']:
-                failures.append('%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'],
-                                                                 '; '.join(r.get('error') or [])))
+                reason = '; '.join(r.get('error') or [])
+                failures.append('%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'], reason))
             elif r['received'] < r['sent']:
                 failures.append('%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent']))
             elif r['ttl'] != want_ttl:

@@ -22,7 +22,7 @@ description:
   - With O(purge=true), permanent entries on the devices named in this call that are not listed are
     removed; entries the kernel made, and devices not named, are never touched.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   neighbours:
     description: Permanent neighbour entries.

@@ -24,7 +24,7 @@ description:
   - One call manages all routes of a host with O(routes); state is read once per namespace and table,
     and changes are applied with one C(ip -batch) per namespace.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   dest:
     description:

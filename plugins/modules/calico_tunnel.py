@@ -24,7 +24,7 @@ description:
     is never changed by O(state=absent). C(tunl0) cannot be deleted (the kernel owns it), so
     O(state=absent) removes its addresses, sets it down and drops the tag.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   mode:
     description: Tunnel type.

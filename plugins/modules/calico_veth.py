@@ -26,7 +26,7 @@ description:
   - Routes and sysctls of the workload are set by M(labnet.calico.calico_route) and
     M(labnet.calico.proxy_arp).
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   workload:
     description:
@@ -333,8 +333,8 @@ def run_module(module):
             pod_changes.extend(pod_part)
         before.extend([was] if was else [])
         after.extend([will_be] if will_be else [])
-        results.append(dict((k, spec[k]) for k in ('workload', 'netns', 'host_ifname', 'pod_ifname',
-                                                    'mac', 'mtu', 'address', 'state')))
+        shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state')
+        results.append(dict((k, spec[k]) for k in shown))
     changes = ns_changes + host_changes + pod_changes
     iproute.apply(changes)
     result = {'changed': bool(changes), 'workloads': results, 'commands': iproute.done}

@@ -26,7 +26,7 @@ description:
     pod namespaces named in O(pods); processes still running in them (for example BIRD) are
     terminated first, so nothing keeps a namespace alive.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   hosts:
     description: The lab hosts.

@@ -22,7 +22,7 @@ description:
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
     host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   sources:
     description: Network namespaces to ping from.

@@ -24,11 +24,11 @@ description:
   - Optionally sets the namespace-wide C(net.ipv4.ip_forward).
   - Reports every value before and after; a missing interface fails the task before anything changes.
 author:
-  - labnet.calico contributors
+  - labnet.calico contributors (@labnet-calico)
 options:
   interfaces:
     description:
-      - Interfaces to configure - names, or dicts with O(interfaces[].name) and any of the per-interface
+      - Interfaces to configure - names, or dicts with C(name) and any of the per-interface
         options. Top-level options are the defaults for each item.
     type: list
     elements: raw
@@ -146,8 +146,8 @@ def wanted_values(params):
             if value is not None:
                 wanted.setdefault(netns, {})[path % name] = sysctl_value(option, value, '%s.%s' % (field, option))
     if params['ip_forward'] is not None:
-        wanted.setdefault(default_netns, {})[IP_FORWARD] = sysctl_value('ip_forward', params['ip_forward'],
-                                                                         'ip_forward')
+        value = sysctl_value('ip_forward', params['ip_forward'], 'ip_forward')
+        wanted.setdefault(default_netns, {})[IP_FORWARD] = value
     return wanted
 
 

@@ -137,8 +137,8 @@ def plan(doc):
         nics = []
         addrs = raw.get('addresses') or []
         if not addrs:
-            errors.append('%s: no underlay address (set %s)' % (name, 'calico_router_addresses' if raw['role'] == 'router'
-                                                                 else 'calico_node_address'))
+            wanted_var = 'calico_router_addresses' if raw['role'] == 'router' else 'calico_node_address'
+            errors.append('%s: no underlay address (set %s)' % (name, wanted_var))
         for i, a in enumerate(addrs):
             seg = None
             if isinstance(a, dict):
