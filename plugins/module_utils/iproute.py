@@ -193,7 +193,7 @@ def untagged_links(links):
     for link in links:
         if link['name'] == 'lo' or is_lab_alias(link.get('alias')):
             continue
-        if KERNEL_FALLBACK_LINKS.get(link['name']) == link.get('kind'):
+        if link['name'] in KERNEL_FALLBACK_LINKS and KERNEL_FALLBACK_LINKS[link['name']] == link.get('kind'):
             continue
         found.append(link['name'])
     return sorted(found)
