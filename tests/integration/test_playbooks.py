@@ -104,7 +104,7 @@ def test_ipip_stops_before_any_change_without_the_driver(clean_machine):
     # The hosts exist (the provider made them), but nothing of the datapath was programmed.
     for host in ('host-a', 'host-b'):
         links = subprocess.run(['ip', '-n', host, '-j', 'link', 'show'], capture_output=True, text=True).stdout
-        assert 'cali' not in links
+        assert '"ifname":"cali' not in links
 
 
 def test_bad_inventory_fails_before_anything_changes(tmp_path):
