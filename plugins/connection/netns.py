@@ -67,6 +67,7 @@ EXAMPLES = r'''
 
 import getpass
 import os
+import shlex
 import shutil
 import subprocess
 
@@ -86,6 +87,17 @@ def netns_path(name):
     if not name or '/' in name or name in ('.', '..') or '\0' in name:
         raise AnsibleConnectionFailure('netns: %r is not a network namespace name' % (name,))
     return os.path.join(NETNS_DIR, name)
+
+
+def find_nsenter():
+    """nsenter (util-linux) on PATH or where distributions put it; None when it is not installed."""
+    found = shutil.which('nsenter')
+    if found:
+        return found
+    for path in ('/usr/bin/nsenter', '/bin/nsenter', '/usr/sbin/nsenter'):
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def nsenter_argv(nsenter, path, executable, cmd):
@@ -123,8 +135,8 @@ class Connection(ConnectionBase):
                 raise AnsibleConnectionFailure(
                     'lab host %s is not running: network namespace %s does not exist '
                     '(run the create playbook, e.g. playbooks/bgp.yml or molecule create)' % (name, path))
-            nsenter = shutil.which('nsenter') or '/usr/bin/nsenter'
-            if not os.path.exists(nsenter):
+            nsenter = find_nsenter()
+            if not nsenter:
                 raise AnsibleConnectionFailure('netns: nsenter (util-linux) is not installed on the controller')
             self._netns, self._nsenter = name, nsenter
             display.vvv(u'ESTABLISH NETNS CONNECTION TO %s' % path, host=name)
@@ -144,7 +156,7 @@ class Connection(ConnectionBase):
                                            '(run the create playbook)' % (self._netns, path))
         executable = C.DEFAULT_EXECUTABLE.split()[0] if C.DEFAULT_EXECUTABLE else '/bin/sh'
         argv = nsenter_argv(self._nsenter, path, executable, to_text(cmd))
-        display.vvv(u'EXEC %s' % ' '.join(argv[:4] + [repr(argv[5])]), host=self._netns)
+        display.vvv(u'EXEC %s' % ' '.join(shlex.quote(word) for word in argv), host=self._netns)
         proc = subprocess.Popen([to_bytes(a, errors='surrogate_or_strict') for a in argv], cwd=self.cwd,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stdout, stderr = proc.communicate(in_data)

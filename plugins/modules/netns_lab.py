@@ -10,286 +10,761 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: netns_lab
-short_description: Build lab hosts as network namespaces of this machine, joined by a namespaced underlay
+short_description: Build or remove lab hosts that are network namespaces of this machine
 version_added: 0.1.0
 description:
-  - Each lab host is a network namespace with C(lo) up and an underlay interface (C(eth0)) carrying the
-    host's address.
-  - Hosts whose addresses share a subnet share one L2 segment - a bridge inside a switch namespace of
-    its own. Hosts in different subnets are joined by one router namespace with a leg on every segment
-    (the segment's first address unless O(hosts[].gateway) says otherwise) and forwarding on.
-  - Every host gets a default route towards its segment (via the router, or C(dev eth0) on a single
-    segment), so that proxy ARP on the host finds a route out of another interface.
-  - Every link is created inside a namespace and its peer moved straight into another one; nothing is
-    created in, attached to or routed through the namespace the module runs in.
-  - O(state=absent) deletes exactly the host, switch and router namespaces of the given spec, and the
-    pod namespaces named in O(pods); processes still running in them (for example BIRD) are
-    terminated first, so nothing keeps a namespace alive.
+  - The C(netns) provider of the lab. Each lab host becomes a named network namespace with C(lo)
+    up and its underlay interface (C(eth0) by default) holding the host's address.
+  - Hosts whose addresses share a subnet share one L2 segment, a Linux bridge C(br0) inside a
+    switch namespace of its own, named C(<lab>-sw-<network>-<prefix>) (e.g. C(lab-sw-172-16-91-0-24)).
+    A host's underlay is a veth pair created inside the switch namespace with its other end made
+    straight inside the host namespace; its switch port is C(p-<host>) (C(p-) and a hash when that
+    is longer than 15 characters).
+  - When the hosts are in more than one subnet, or a host gives a gateway, one router namespace
+    C(<lab>-router) has a leg on every segment (C(s-<network in hex>-<prefix>)) with the segment's
+    gateway address and forwards (C(net.ipv4.ip_forward=1) inside the router only).
+  - Every host gets a default route toward its segment, C(default via <gateway> dev eth0) with a
+    router, C(default dev eth0 scope link) without; proxy ARP for C(169.254.1.1) only answers when
+    the host has a route out of another interface.
+  - Nothing is created in, attached to or routed through the namespace the module runs in, and no
+    real interface is touched; only the namespaces themselves are added there.
+  - What the module makes is tagged, so that it changes and removes only that. The C(lo) of every
+    namespace it makes carries the interface alias C(labnet.calico:netns_lab:<lab>:host) (or
+    C(switch), C(router)); its links carry C(labnet.calico:netns_lab:<lab>:...); the default routes
+    use protocol 79 (77 and 78 are the datapath roles' own, which they purge). A namespace of a
+    wanted name that exists already is used only when it carries this tag or holds nothing but
+    C(lo), the kernel's fallback devices and links tagged C(labnet.calico); anything else stops the
+    module before any change.
+  - O(state=absent) removes the host namespaces given, their switch namespaces, the router and the
+    pod namespaces named in O(pods); nothing is found by a pattern. A switch or router that still
+    serves hosts or segments not given is kept (with a warning).
+  - Processes still running inside a namespace to remove (a BIRD daemon, an iperf3 server) would
+    keep the namespace and its links alive after C(ip netns del). They are found with
+    C(ip netns pids NAME), terminated (SIGTERM, then SIGKILL after O(kill_timeout) seconds) and
+    reported in RV(processes); with O(kill_processes=false) the module fails before any change.
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
   hosts:
-    description: The lab hosts.
+    description:
+      - The lab hosts, all of them in one call.
     type: list
     elements: dict
     required: true
     suboptions:
       name:
-        description: Namespace name of the host (the inventory hostname).
+        description:
+          - The host's name, also the name of its network namespace (the inventory hostname).
         type: str
         required: true
       address:
-        description: Underlay address with prefix, e.g. C(172.16.91.201/24).
+        description:
+          - The host's underlay address with its prefix length, e.g. C(172.16.91.201/24).
         type: str
         required: true
       dev:
-        description: Underlay interface name inside the host.
+        description:
+          - Name of the underlay interface inside the host.
         type: str
         default: eth0
       gateway:
-        description: The router's address on this host's segment (only with several segments).
+        description:
+          - The segment's gateway, the router's address on it. Defaults to the first usable address of
+            the subnet when there is a router. Giving it makes a router even for a single subnet.
+            Hosts of one segment must agree.
         type: str
   pods:
-    description: Pod namespaces to delete with O(state=absent) (they are namespaces of this machine too).
+    description:
+      - Names of the lab's pod namespaces. Only used with O(state=absent), which removes them too (the
+        netns provider keeps pods as ordinary namespaces of this machine). A pod namespace is removed
+        only when it holds nothing but C(lo), veth ends, the kernel's fallback devices and links
+        tagged C(labnet.calico).
     type: list
     elements: str
     default: []
+  lab:
+    description:
+      - Name of the lab; prefixes the switch and router namespaces and is part of every tag. Labs
+        that must not share switches need different names.
+    type: str
+    default: lab
   state:
-    description: V(present) builds or repairs the lab hosts; V(absent) removes them.
+    description:
+      - V(present) builds or repairs the lab; V(absent) removes it.
     type: str
     choices: [present, absent]
     default: present
+  kill_processes:
+    description:
+      - Terminate the processes still running inside a namespace to remove. When V(false), such
+        processes make the module fail before any change.
+    type: bool
+    default: true
+  kill_timeout:
+    description:
+      - Seconds to wait after SIGTERM before sending SIGKILL.
+    type: int
+    default: 5
 notes:
-  - Needs root and iproute2 on the controller. Supports check mode and diff mode.
+  - Runs on the controller (C(connection=local)), as root; needs iproute2.
+  - Runs C(ip) with argument lists and C(LC_ALL=C), one C(ip -batch) per namespace.
+  - Supports check mode and diff mode.
+seealso:
+  - plugin: labnet.calico.netns
+    plugin_type: connection
+  - module: labnet.calico.calico_veth
 '''
 
 EXAMPLES = r'''
-- name: Host A and host B on one segment
+- name: The seeds' lab, two hosts on one segment
   labnet.calico.netns_lab:
     hosts:
       - {name: host-a, address: 172.16.91.201/24}
       - {name: host-b, address: 172.16.91.202/24}
+
+- name: Three hosts in two subnets, joined by lab-router (gateways 172.16.91.1 and 172.16.92.1)
+  labnet.calico.netns_lab:
+    hosts:
+      - {name: host-a, address: 172.16.91.201/24}
+      - {name: host-b, address: 172.16.91.202/24}
+      - {name: host-c, address: 172.16.92.203/24}
+
+- name: Remove the lab hosts, their pods and what joined them
+  labnet.calico.netns_lab:
+    state: absent
+    hosts:
+      - {name: host-a, address: 172.16.91.201/24}
+      - {name: host-b, address: 172.16.91.202/24}
+    pods: [netns01, netns02, netns03, netns04]
 '''
 
 RETURN = r'''
+hosts:
+  description: Each lab host as planned.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - name: host-a
+      netns: host-a
+      address: 172.16.91.201/24
+      dev: eth0
+      subnet: 172.16.91.0/24
+      switch: lab-sw-172-16-91-0-24
+      port: p-host-a
+      gateway: null
+      default_route: 0.0.0.0/0 dev eth0 scope link proto 79
+segments:
+  description: The L2 segments, one per subnet.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - subnet: 172.16.91.0/24
+      switch: lab-sw-172-16-91-0-24
+      gateway: null
+      router_leg: null
+      hosts: [host-a, host-b]
+router:
+  description: Name of the router namespace, or null when the lab has none.
+  returned: always
+  type: str
+  sample: lab-router
 namespaces:
-  description: Every namespace of the lab hosts' topology (hosts, switches, router).
+  description: Every namespace of the lab (hosts, switches, router), as planned.
   returned: always
   type: list
   elements: str
+  sample: [host-a, host-b, lab-sw-172-16-91-0-24]
+removed:
+  description: The namespaces removed (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [host-a, host-b, netns01, lab-sw-172-16-91-0-24]
+processes:
+  description: Processes terminated (or that would be, in check mode) because they ran in a namespace to remove.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {netns: host-a, pid: 4242, command: bird}
 commands:
-  description: Commands run, or that would run in check mode.
+  description: The commands run, or that would run in check mode.
   returned: always
   type: list
   elements: str
+  sample: ['ip netns add host-a', 'ip -n lab-sw-172-16-91-0-24 link add p-host-a type veth peer name eth0 netns host-a']
 '''
 
 import hashlib
 import os
+import re
 import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    Change, IPRoute, LabError, check_ifname, check_netns, diff_text, lab_alias, parse_ipv4_address,
-    parse_ipv4_interface, sysctl_access,
+    Change, IPRoute, LabError, check_ifname, check_netns, diff_text, is_lab_alias, lab_alias,
+    parse_ipv4_address, parse_ipv4_interface, route_argv, route_text, sysctl_access, untagged_links,
 )
 
-UNDERLAY_ROUTE_PROTO = 79  # the default routes of the lab hosts; the datapath roles never purge it
-ROUTER = 'lab-router'
+# The lab hosts' default routes. Not 77 or 78: the datapath roles purge those in the lab hosts.
+UNDERLAY_ROUTE_PROTO = 79
+_LAB_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$')
+BRIDGE = 'br0'
+UPLINK = 'uplink'
+FORWARD_KEY = 'net/ipv4/ip_forward'
+MAIN_TABLE = 254
+SCOPE_LINK = 253
 
 
-def short_hash(text, length=8):
-    return hashlib.sha1(text.encode('utf-8')).hexdigest()[:length]
+# ----------------------------------------------------------------------------------------------
+# Names and tags: deterministic, so that every run finds what the first one made.
+
+def tag(lab, what):
+    """The alias of what this module makes: ``labnet.calico:netns_lab:<lab>:<what>``."""
+    return lab_alias('netns_lab:%s:%s' % (lab, what))
 
 
-def topology(params):
-    """Validated spec: hosts with their segment, the switch and router namespaces."""
-    hosts, seen = [], {}
-    for index, item in enumerate(params['hosts']):
+def switch_name(lab, network):
+    """``<lab>-sw-172-16-91-0-24``: at most 22 characters after the lab name (itself at most 32)."""
+    return '%s-sw-%s-%d' % (lab, str(network.network_address).replace('.', '-'), network.prefixlen)
+
+
+def router_name(lab):
+    return '%s-router' % lab
+
+
+def port_name(host):
+    """The host's port on its switch: ``p-<host>``, or ``p-`` and 13 hex digits of a SHA-1 when longer."""
+    name = 'p-' + host
+    if len(name) <= 15:
+        return name
+    return 'p-' + hashlib.sha1(host.encode('utf-8')).hexdigest()[:13]
+
+
+def leg_name(network):
+    """The router's leg on a segment: ``s-<network address in hex>-<prefix>`` (at most 13 characters)."""
+    return 's-%08x-%d' % (int(network.network_address), network.prefixlen)
+
+
+def first_usable(network):
+    if network.prefixlen >= 31:
+        return network.network_address
+    return network.network_address + 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Planning: from the hosts given to the namespaces, links and routes wanted. No system access.
+
+def plan_lab(hosts, lab='lab', pods=()):
+    """Validate everything and return the lab's plan; raises LabError naming the field at fault."""
+    if not isinstance(lab, str) or not _LAB_RE.match(lab):
+        raise LabError('lab: %r must be 1-32 letters, digits, "_", "." or "-", starting with a letter or digit'
+                       % (lab,))
+    if not hosts:
+        raise LabError('hosts: at least one lab host is required')
+
+    planned, by_name, by_address = [], {}, {}
+    for index, item in enumerate(hosts):
         field = 'hosts[%d].' % index
-        name = check_netns(item['name'], field + 'name')
-        address = parse_ipv4_interface(item['address'], field + 'address', default_prefix=24)
-        if name in seen or str(address.ip) in seen:
-            raise LabError('%sname: %s or %s is used twice' % (field, name, address.ip))
-        seen[name] = seen[str(address.ip)] = True
-        hosts.append({'name': name, 'address': str(address), 'network': address.network,
-                      'dev': check_ifname(item.get('dev') or 'eth0', field + 'dev'),
-                      'gateway': str(parse_ipv4_address(item['gateway'], field + 'gateway')) if item.get('gateway') else None,
-                      'port': 'h' + short_hash(name, 10)})
-    networks = sorted(set(h['network'] for h in hosts))
+        name = check_netns(item.get('name'), field + 'name')
+        if name is None:
+            raise LabError('%sname: required' % field)
+        if name in by_name:
+            raise LabError('%sname: %s is also %sname' % (field, name, by_name[name]))
+        text = str(item.get('address') or '').strip()
+        if '/' not in text:
+            raise LabError('%saddress: %r needs a prefix length, e.g. 172.16.91.201/24' % (field, item.get('address')))
+        address = parse_ipv4_interface(text, field + 'address')
+        network = address.network
+        if network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address):
+            raise LabError('%saddress: %s is the network or broadcast address of %s' % (field, address, network))
+        if address.ip in by_address:
+            raise LabError('%saddress: %s is also the address of %s' % (field, address.ip, by_address[address.ip]))
+        dev = check_ifname(item.get('dev') or 'eth0', field + 'dev')
+        if dev == 'lo':
+            raise LabError('%sdev: the underlay interface cannot be lo' % field)
+        gateway = None
+        if item.get('gateway'):
+            gateway = parse_ipv4_address(item['gateway'], field + 'gateway')
+        by_name[name] = field
+        by_address[address.ip] = name
+        planned.append({'name': name, 'address': address, 'dev': dev, 'gateway': gateway, 'field': field})
+
+    networks = sorted(set(host['address'].network for host in planned))
+    for first, second in zip(networks, networks[1:]):
+        if first.overlaps(second):
+            raise LabError('hosts: subnets %s and %s overlap; hosts of one segment must use the same prefix length'
+                           % (first, second))
+    need_router = len(networks) > 1 or any(host['gateway'] for host in planned)
+
     segments = []
     for network in networks:
-        members = [h for h in hosts if h['network'] == network]
-        gateways = set(h['gateway'] for h in members if h['gateway'])
-        if len(gateways) > 1:
-            raise LabError('hosts: %s has several gateways %s' % (network, ', '.join(sorted(gateways))))
-        gateway = gateways.pop() if gateways else str(next(network.hosts()))
-        segments.append({'network': network, 'switch': 'lab-sw-' + short_hash(str(network)),
-                         'leg': 'r' + short_hash(str(network), 10), 'gateway': gateway,
-                         'gateway_address': '%s/%d' % (gateway, network.prefixlen)})
-    routed = len(segments) > 1
-    for host in hosts:
-        segment = next(s for s in segments if s['network'] == host['network'])
-        host['switch'] = segment['switch']
-        host['default'] = segment['gateway'] if routed else None
-        if routed and host['address'].split('/')[0] == segment['gateway']:
-            raise LabError('hosts: %s has the router\'s address %s on its segment' % (host['name'], segment['gateway']))
-    for name in [ROUTER] + [s['switch'] for s in segments]:
-        if name in [h['name'] for h in hosts]:
-            raise LabError('hosts: %s is the name of a lab switch or router namespace' % name)
-    return hosts, segments, routed
+        members = [host for host in planned if host['address'].network == network]
+        field = members[0]['field']
+        given = sorted(set(host['gateway'] for host in members if host['gateway']))
+        if len(given) > 1:
+            raise LabError('hosts: the hosts of %s give different gateways (%s)' % (network, ', '.join(map(str, given))))
+        gateway = None
+        if need_router:
+            if network.prefixlen == 32:
+                raise LabError('%saddress: a /32 leaves no address for the router; give a shorter prefix' % field)
+            gateway = given[0] if given else first_usable(network)
+            if gateway not in network:
+                raise LabError('%sgateway: %s is outside %s' % (field, gateway, network))
+            if network.prefixlen <= 30 and gateway in (network.network_address, network.broadcast_address):
+                raise LabError('%sgateway: %s is the network or broadcast address of %s' % (field, gateway, network))
+            owner = [host for host in members if host['address'].ip == gateway]
+            if owner:
+                raise LabError('%saddress: %s is the gateway of %s, which the router takes; give the hosts of '
+                               'this segment another gateway (calico_underlay_gateway) or another address'
+                               % (owner[0]['field'], gateway, network))
+        segments.append({'subnet': str(network), 'network': network, 'switch': switch_name(lab, network),
+                         'gateway': str(gateway) if gateway else None,
+                         'router_leg': leg_name(network) if need_router else None,
+                         'hosts': [host['name'] for host in members]})
+
+    by_network = dict((segment['network'], segment) for segment in segments)
+    result_hosts, ports = [], {}
+    for host in planned:
+        segment = by_network[host['address'].network]
+        port = port_name(host['name'])
+        if (segment['switch'], port) in ports:
+            raise LabError('%sname: switch port %s is also the port of %s'
+                           % (host['field'], port, ports[(segment['switch'], port)]))
+        ports[(segment['switch'], port)] = host['name']
+        route = {'type': 'unicast', 'table': MAIN_TABLE, 'dst': '0.0.0.0/0', 'via': segment['gateway'],
+                 'dev': host['dev'], 'scope': 0 if segment['gateway'] else SCOPE_LINK,
+                 'proto': UNDERLAY_ROUTE_PROTO, 'metric': 0, 'onlink': False}
+        result_hosts.append({'name': host['name'], 'netns': host['name'], 'address': str(host['address']),
+                             'dev': host['dev'], 'subnet': segment['subnet'], 'switch': segment['switch'],
+                             'port': port, 'gateway': segment['gateway'], 'default_route': route})
+
+    infra = [segment['switch'] for segment in segments] + [router_name(lab)]
+    for host in result_hosts:
+        if host['name'] in infra:
+            raise LabError('%sname: %s is the name of a namespace of the lab itself; rename the host or the lab'
+                           % (by_name[host['name']], host['name']))
+    seen_pods = set()
+    for index, pod in enumerate(pods or []):
+        pod = check_netns(pod, 'pods[%d]' % index)
+        if pod in by_name or pod in infra:
+            raise LabError('pods[%d]: %s is also the name of a lab host, switch or router' % (index, pod))
+        if pod in seen_pods:
+            raise LabError('pods[%d]: %s is given twice' % (index, pod))
+        seen_pods.add(pod)
+    return {'lab': lab, 'hosts': result_hosts, 'segments': segments, 'pods': list(pods or []),
+            'router': router_name(lab) if need_router else None}
 
 
-def plan_present(iproute, hosts, segments, routed):
-    namespaces = iproute.netns_names()
-    changes, before, after = [], [], []
-    for segment in segments:
-        sw = segment['switch']
-        links = iproute.links(sw) if sw in namespaces else {}
-        if sw not in namespaces:
-            changes.append(Change(None, ['netns', 'add', sw]))
-        bridge = links.get('br0')
-        if bridge is None:
-            changes.append(Change(sw, ['link', 'add', 'br0', 'type', 'bridge']))
-            changes.append(Change(sw, ['link', 'set', 'br0', 'alias', lab_alias('underlay')]))
-        if bridge is None or not bridge['up']:
-            changes.append(Change(sw, ['link', 'set', 'br0', 'up']))
-        segment['links'] = links
-        before.append('switch %s %s' % (sw, 'br0' if bridge else '-'))
-        after.append('switch %s br0' % sw)
-    if routed:
-        if ROUTER not in namespaces:
-            changes.append(Change(None, ['netns', 'add', ROUTER]))
-        router_links = iproute.links(ROUTER) if ROUTER in namespaces else {}
-        for segment in segments:
-            leg, sw = segment['leg'], segment['switch']
-            changes.extend(attach(segment['links'], sw, 'p' + leg[1:], ROUTER, leg, router_links.get(leg)))
-            changes.extend(configure(ROUTER, leg, segment['gateway_address'], router_links.get(leg)))
-        if ROUTER not in namespaces or not router_links.get('lo', {}).get('up'):
-            changes.append(Change(ROUTER, ['link', 'set', 'lo', 'up']))
-        after.append('router %s %s' % (ROUTER, ' '.join(s['gateway_address'] for s in segments)))
-    for host in hosts:
-        name = host['name']
-        exists = name in namespaces
-        links = iproute.links(name) if exists else {}
-        routes = iproute.routes(name) if exists else []
-        if not exists:
-            changes.append(Change(None, ['netns', 'add', name]))
-        if not links.get('lo', {}).get('up'):
-            changes.append(Change(name, ['link', 'set', 'lo', 'up']))
-        segment = next(s for s in segments if s['switch'] == host['switch'])
-        underlay = links.get(host['dev'])
-        changes.extend(attach(segment['links'], host['switch'], host['port'], name, host['dev'], underlay))
-        changes.extend(configure(name, host['dev'], host['address'], underlay))
-        default = [r for r in routes if r['dst'] == '0.0.0.0/0']
-        wanted = {'via': host['default'], 'dev': host['dev']}
-        if not (len(default) == 1 and default[0]['via'] == wanted['via'] and default[0]['dev'] == wanted['dev']):
-            words = ['route', 'replace', 'default'] + (['via', host['default']] if host['default'] else []) + \
-                ['dev', host['dev'], 'proto', str(UNDERLAY_ROUTE_PROTO)]
-            changes.append(Change(name, words))
-        before.append('host %s %s' % (name, ' '.join(underlay['addresses']) if underlay else '-'))
-        after.append('host %s %s default %s' % (name, host['address'], host['default'] or 'dev ' + host['dev']))
-    return changes, before, after
+def namespaces(plan):
+    """Every namespace of the plan with its role, hosts first."""
+    found = [(host['netns'], 'host') for host in plan['hosts']]
+    found += [(segment['switch'], 'switch') for segment in plan['segments']]
+    if plan['router']:
+        found.append((plan['router'], 'router'))
+    return found
 
 
-def attach(switch_links, switch, port, netns, dev, existing):
-    """A veth from the switch's bridge into ``netns`` as ``dev``, created inside the switch namespace."""
-    changes = []
-    port_link = switch_links.get(port)
-    if existing is None or port_link is None:
-        if port_link is not None:
-            changes.append(Change(switch, ['link', 'del', port]))
-        changes.append(Change(switch, ['link', 'add', port, 'type', 'veth', 'peer', 'name', dev, 'netns', netns]))
-        port_link = None
-    if port_link is None or port_link.get('master') != 'br0':
-        changes.append(Change(switch, ['link', 'set', port, 'master', 'br0']))
-    if port_link is None or not port_link['up']:
-        changes.append(Change(switch, ['link', 'set', port, 'up']))
-    return changes
+# ----------------------------------------------------------------------------------------------
+# Reading the machine, once.
+
+class LabState:
+    """The namespaces that exist, and the links (and routes) of those of the lab."""
+
+    def __init__(self, iproute, names, route_names=()):
+        self.netns = iproute.netns_names()
+        self.links = dict((name, iproute.links(netns=name)) for name in set(names) if name in self.netns)
+        self.routes = dict((name, iproute.routes(netns=name)) for name in set(route_names) if name in self.netns)
+
+    def exists(self, netns):
+        return netns in self.netns
+
+    def links_of(self, netns):
+        return self.links.get(netns, {})
 
 
-def configure(netns, dev, address, existing):
-    changes = []
-    addresses = existing['addresses'] if existing else []
-    for old in addresses:
-        if old != address:
-            changes.append(Change(netns, ['addr', 'del', old, 'dev', dev]))
-    if address not in addresses:
-        changes.append(Change(netns, ['addr', 'add', address, 'dev', dev]))
-    if not existing or existing.get('alias') != lab_alias('underlay'):
-        changes.append(Change(netns, ['link', 'set', dev, 'alias', lab_alias('underlay')]))
-    if not existing or not existing['up']:
-        changes.append(Change(netns, ['link', 'set', dev, 'up']))
-    return changes
+def check_owner(lab, netns, role, links):
+    """True when the namespace carries this lab's tag for ``role``; False when it holds nothing that
+    anyone could claim (it can be taken over); raises otherwise."""
+    alias = (links.get('lo') or {}).get('alias') or ''
+    if alias == tag(lab, role):
+        return True
+    if alias.startswith(lab_alias('netns_lab:')):
+        raise LabError('network namespace %s is tagged %s: it is not the %s of lab %s; refusing to touch it'
+                       % (netns, alias, role, lab))
+    foreign = untagged_links(links.values())
+    if foreign:
+        raise LabError('network namespace %s exists and was not made by netns_lab (it holds %s); refusing to use '
+                       'or remove it: rename the %s or remove the namespace yourself'
+                       % (netns, ', '.join(foreign), role))
+    return False
 
 
-def stop_processes(module, iproute, netns):
-    """Terminate what still runs inside a namespace we are about to delete (bounded wait)."""
-    _rc, out, _err = iproute.run(['netns', 'pids', netns], check_rc=False)
-    pids = [int(p) for p in out.split() if p.isdigit() and int(p) != os.getpid()]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.time() + 5
-    while pids and time.time() < deadline:
-        pids = [p for p in pids if os.path.exists('/proc/%d' % p)]
-        time.sleep(0.1)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return pids
+def check_pod_owner(netns, links):
+    """A pod namespace holds only lo, fallback devices, lab-tagged links and veth ends (calico_veth's)."""
+    foreign = [name for name in untagged_links(links.values()) if links[name].get('kind') != 'veth']
+    if foreign:
+        raise LabError('pod network namespace %s holds links the lab did not make (%s); refusing to remove it'
+                       % (netns, ', '.join(foreign)))
+
+
+def check_link(netns, link, kind):
+    """A link of a wanted name inside one of the lab's namespaces: untagged or tagged by the lab."""
+    if link is None:
+        return None
+    if (link['alias'] and not is_lab_alias(link['alias'])) or link.get('kind') != kind:
+        raise LabError('[%s] %s exists and was not made by netns_lab (kind %s, alias %r); refusing to change it'
+                       % (netns, link['name'], link.get('kind'), link['alias']))
+    return link
+
+
+def is_pair(one, other):
+    """Two veth ends that name each other's ifindex as their peer."""
+    return (one is not None and other is not None and one.get('peer_index') == other.get('index')
+            and other.get('peer_index') == one.get('index'))
+
+
+# ----------------------------------------------------------------------------------------------
+# Diff mode: the same lines for what is and for what is wanted.
+
+def link_line(netns, link):
+    return '[%s] %s %s %s%s' % (netns, link['name'], ','.join(link.get('addresses') or []) or '-',
+                                'up' if link.get('up') else 'down',
+                                ' master %s' % link['master'] if link.get('master') else '')
+
+
+def describe_current(plan, state, extra=()):
+    lines = []
+    for netns, role in namespaces(plan) + list(extra):
+        if not state.exists(netns):
+            continue
+        lines.append('netns %s (%s)' % (netns, role))
+        for link in state.links_of(netns).values():
+            if link['name'] == 'lo' or link['alias'].startswith(tag(plan['lab'], '')):
+                lines.append(link_line(netns, link))
+        for route in state.routes.get(netns, []):
+            if route['dst'] == '0.0.0.0/0' and route['proto'] == UNDERLAY_ROUTE_PROTO:
+                lines.append(route_text(route, netns))
+    return lines
+
+
+def describe_wanted(plan):
+    lines = []
+    for netns, role in namespaces(plan):
+        lines.append('netns %s (%s)' % (netns, role))
+        lines.append(link_line(netns, {'name': 'lo', 'up': True, 'addresses': ['127.0.0.1/8']}))
+    for host in plan['hosts']:
+        lines.append(link_line(host['netns'], {'name': host['dev'], 'up': True, 'addresses': [host['address']]}))
+        lines.append(route_text(host['default_route'], host['netns']))
+    for segment in plan['segments']:
+        lines.append(link_line(segment['switch'], {'name': BRIDGE, 'up': True}))
+        for host in plan['hosts']:
+            if host['switch'] == segment['switch']:
+                lines.append(link_line(segment['switch'], {'name': host['port'], 'up': True, 'master': BRIDGE}))
+        if segment['router_leg']:
+            lines.append(link_line(segment['switch'], {'name': UPLINK, 'up': True, 'master': BRIDGE}))
+            lines.append(link_line(plan['router'], {'name': segment['router_leg'], 'up': True,
+                                                    'addresses': ['%s/%d' % (segment['gateway'],
+                                                                             segment['network'].prefixlen)]}))
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# state=present
+
+class Builder:
+    """The changes that make the plan true, from one read of the state, in the order they must run."""
+
+    def __init__(self, plan, state):
+        self.plan, self.state, self.lab = plan, state, plan['lab']
+        self.add = []    # ip netns add (where the module runs)
+        self.pre = {}    # per namespace: links to delete before anything is made
+        self.main = {}   # per namespace: links to make and configure
+        self.warnings = []
+
+    def _main(self, netns):
+        return self.main.setdefault(netns, [])
+
+    def _pre(self, netns):
+        return self.pre.setdefault(netns, [])
+
+    def namespaces(self):
+        for netns, role in namespaces(self.plan):
+            if self.state.exists(netns):
+                check_owner(self.lab, netns, role, self.state.links_of(netns))
+            else:
+                self.add.append(Change(None, ['netns', 'add', netns]))
+            lo = self.state.links_of(netns).get('lo') or {'alias': '', 'up': False}
+            if lo['alias'] != tag(self.lab, role):
+                self._main(netns).append(Change(netns, ['link', 'set', 'dev', 'lo', 'alias', tag(self.lab, role)]))
+            if not lo['up']:
+                self._main(netns).append(Change(netns, ['link', 'set', 'dev', 'lo', 'up']))
+
+    def pair(self, near_ns, near_name, far_ns, far_name):
+        """A veth pair made inside near_ns with its peer made inside far_ns; returns both ends as they
+        will be. A pair that is not whole is deleted and made again."""
+        near = check_link(near_ns, self.state.links_of(near_ns).get(near_name), 'veth')
+        far = check_link(far_ns, self.state.links_of(far_ns).get(far_name), 'veth')
+        if is_pair(near, far):
+            return near, far
+        if near is not None:
+            self._pre(near_ns).append(Change(near_ns, ['link', 'del', 'dev', near_name]))
+        if far is not None:
+            self._pre(far_ns).append(Change(far_ns, ['link', 'del', 'dev', far_name]))
+        self._main(near_ns).append(Change(near_ns, ['link', 'add', near_name, 'type', 'veth', 'peer',
+                                                    'name', far_name, 'netns', far_ns]))
+        fresh = {'alias': '', 'up': False, 'addresses': [], 'master': None, 'fresh': True}
+        return dict(fresh, name=near_name), dict(fresh, name=far_name)
+
+    def configure(self, netns, link, what, master=None, addresses=None):
+        changes = self._main(netns)
+        name = link['name']
+        if link['alias'] != tag(self.lab, what):
+            changes.append(Change(netns, ['link', 'set', 'dev', name, 'alias', tag(self.lab, what)]))
+        if master and link.get('master') != master:
+            changes.append(Change(netns, ['link', 'set', 'dev', name, 'master', master]))
+        if addresses is not None:
+            current = link.get('addresses') or []
+            changes.extend(Change(netns, ['addr', 'del', a, 'dev', name]) for a in current if a not in addresses)
+            changes.extend(Change(netns, ['addr', 'add', a, 'dev', name]) for a in addresses if a not in current)
+        if not link.get('up'):
+            changes.append(Change(netns, ['link', 'set', 'dev', name, 'up']))
+
+    def switches(self):
+        for segment in self.plan['segments']:
+            switch = segment['switch']
+            links = self.state.links_of(switch)
+            bridge = check_link(switch, links.get(BRIDGE), 'bridge')
+            if bridge is None:
+                self._main(switch).append(Change(switch, ['link', 'add', BRIDGE, 'type', 'bridge', 'stp_state', '0']))
+                bridge = {'name': BRIDGE, 'alias': '', 'up': False}
+            self.configure(switch, bridge, 'bridge')
+            for host in self.plan['hosts']:
+                if host['switch'] == switch:
+                    port, host['_dev'] = self.pair(switch, host['port'], host['netns'], host['dev'])
+                    self.configure(switch, port, 'port:%s' % host['name'], master=BRIDGE)
+            if segment['router_leg']:
+                uplink, segment['_leg'] = self.pair(switch, UPLINK, self.plan['router'], segment['router_leg'])
+                self.configure(switch, uplink, 'uplink', master=BRIDGE)
+            elif check_link(switch, links.get(UPLINK), 'veth') is not None:
+                self._pre(switch).append(Change(switch, ['link', 'del', 'dev', UPLINK]))
+
+    def hosts(self):
+        for host in self.plan['hosts']:
+            netns, dev, want = host['netns'], host['_dev'], host['default_route']
+            self.configure(netns, dev, 'underlay', addresses=[host['address']])
+            current = None
+            if not dev.get('fresh'):
+                for route in self.state.routes.get(netns, []):
+                    if route['dst'] == '0.0.0.0/0' and route['metric'] == 0 and route['type'] == 'unicast':
+                        current = route
+            same = current is not None and all(current.get(k) == want[k] for k in ('via', 'dev', 'scope', 'proto'))
+            if current is not None and current['proto'] != UNDERLAY_ROUTE_PROTO:
+                if not all(current.get(k) == want[k] for k in ('via', 'dev', 'scope')):
+                    self.warnings.append('%s keeps its default route %s, which netns_lab did not make'
+                                         % (netns, route_text(current)))
+            elif not same:
+                self._main(netns).append(Change(netns, ['route', 'replace'] + route_argv(want)))
+
+    def router(self):
+        router = self.plan['router']
+        if not router:
+            return
+        wanted = [segment['router_leg'] for segment in self.plan['segments']]
+        for link in self.state.links_of(router).values():
+            if link['name'] not in wanted and link['alias'].startswith(tag(self.lab, 'leg:')):
+                self._pre(router).append(Change(router, ['link', 'del', 'dev', link['name']]))
+        for segment in self.plan['segments']:
+            self.configure(router, segment['_leg'], 'leg:%s' % segment['subnet'],
+                           addresses=['%s/%d' % (segment['gateway'], segment['network'].prefixlen)])
+
+    def changes(self):
+        self.namespaces()
+        self.switches()
+        self.hosts()
+        self.router()
+        # Namespaces first, then every deletion, then the switches (they make the veth pairs, the far
+        # ends straight inside the hosts and the router), the hosts and the router.
+        ordered = list(self.add)
+        roles = namespaces(self.plan)
+        for netns, _role in roles:
+            ordered.extend(self.pre.get(netns, []))
+        for wanted_role in ('switch', 'host', 'router'):
+            for netns, role in roles:
+                if role == wanted_role:
+                    ordered.extend(self.main.get(netns, []))
+        return ordered
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes inside namespaces to remove.
+
+def process_command(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def find_processes(iproute, names):
+    found = []
+    for netns in names:
+        for pid in iproute.netns_pids(netns):
+            if pid != os.getpid():
+                found.append({'netns': netns, 'pid': pid, 'command': process_command(pid)})
+    return found
+
+
+def terminate(iproute, names, processes, timeout):
+    """SIGTERM; wait up to ``timeout`` seconds for the namespaces to empty; SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        for process in processes:
+            try:
+                os.kill(process['pid'], sig)
+            except OSError:
+                pass
+        deadline = time.time() + wait
+        while True:
+            processes = find_processes(iproute, names)
+            if not processes or time.time() >= deadline:
+                break
+            time.sleep(0.1)
+        if not processes:
+            return []
+    return processes
+
+
+# ----------------------------------------------------------------------------------------------
+
+def plan_absent(plan, state, stale_router):
+    """The namespaces to delete (hosts, pods, switches, router) and warnings about what is kept."""
+    lab, remove, warnings = plan['lab'], [], []
+    hosts = [host['netns'] for host in plan['hosts']]
+    subnets = [segment['subnet'] for segment in plan['segments']]
+    for netns, role in namespaces(plan) + stale_router:
+        if not state.exists(netns):
+            continue
+        check_owner(lab, netns, role, state.links_of(netns))
+        # Ports (switch) or legs (router) of hosts and segments this call does not remove.
+        marker = {'switch': tag(lab, 'port:'), 'router': tag(lab, 'leg:')}.get(role)
+        if marker:
+            served = [link['alias'][len(marker):] for link in state.links_of(netns).values()
+                      if link['alias'].startswith(marker)]
+            others = sorted(set(served) - set(hosts if role == 'switch' else subnets))
+            if others:
+                warnings.append('%s %s is kept: it still serves %s' % (role, netns, ', '.join(others)))
+                continue
+        remove.append(netns)
+    pods = []
+    for pod in plan['pods']:
+        if state.exists(pod):
+            check_pod_owner(pod, state.links_of(pod))
+            pods.append(pod)
+    # Hosts first (their veth pairs go with them), then the pods, the switches and the router.
+    hosts_removed = [name for name in remove if name in hosts]
+    return hosts_removed + pods + [name for name in remove if name not in hosts], warnings
+
+
+def host_result(host):
+    result = dict((key, host[key]) for key in ('name', 'netns', 'address', 'dev', 'subnet', 'switch', 'port',
+                                               'gateway'))
+    result['default_route'] = ' '.join(route_argv(host['default_route']))
+    return result
 
 
 def run_module(module):
     params = module.params
-    hosts, segments, routed = topology(params)
-    pods = [check_netns(p, 'pods[%d]' % i) for i, p in enumerate(params['pods'])]
+    plan = plan_lab(params['hosts'], params['lab'], params['pods'])
     iproute = IPRoute(module)
-    names = [h['name'] for h in hosts] + [s['switch'] for s in segments] + ([ROUTER] if routed else [])
-    if params['state'] == 'absent':
-        existing = iproute.netns_names()
-        doomed = [n for n in pods + names if n in existing]
-        if not module.check_mode:
-            for netns in doomed:
-                stop_processes(module, iproute, netns)
-        iproute.apply([Change(None, ['netns', 'del', n]) for n in doomed])
-        result = {'changed': bool(doomed), 'namespaces': names, 'commands': iproute.done}
-        if module._diff:
-            result['diff'] = {'before': diff_text(doomed), 'after': ''}
-        module.exit_json(**result)
-    changes, before, after = plan_present(iproute, hosts, segments, routed)
+    lab = plan['lab']
+    # A router that the plan does not need (any more) is still looked at: it goes away.
+    stale_router = [] if plan['router'] else [(router_name(lab), 'router')]
+    names = [name for name, _role in namespaces(plan) + stale_router]
+    hosts = [host['netns'] for host in plan['hosts']]
+    extra_commands, forward = [], None
+
+    if params['state'] == 'present':
+        state = LabState(iproute, names, route_names=hosts)
+        builder = Builder(plan, state)
+        changes = builder.changes()
+        warnings = builder.warnings
+        remove = []
+        if stale_router and state.exists(stale_router[0][0]):
+            if check_owner(lab, stale_router[0][0], 'router', state.links_of(stale_router[0][0])):
+                remove.append(stale_router[0][0])
+        changes.extend(Change(None, ['netns', 'del', name]) for name in remove)
+        if plan['router']:
+            forward = '0'
+            if state.exists(plan['router']):
+                forward = sysctl_access(module, plan['router'], [FORWARD_KEY])[FORWARD_KEY]
+            if forward != '1':
+                extra_commands.append('ip netns exec %s sysctl -w net.ipv4.ip_forward=1' % plan['router'])
+        before = describe_current(plan, state, stale_router)
+        after = describe_wanted(plan)
+    else:
+        state = LabState(iproute, names + plan['pods'])
+        remove, warnings = plan_absent(plan, state, stale_router)
+        changes = [Change(None, ['netns', 'del', name]) for name in remove]
+        before = describe_current(plan, state, stale_router)
+        after = [line for line in before
+                 if not any(line.startswith('netns %s ' % name) or line.startswith('[%s] ' % name) for name in remove)]
+
+    processes = find_processes(iproute, remove)
+    if processes and not params['kill_processes']:
+        raise LabError('processes still run inside namespaces to remove (%s); stop them or set kill_processes=true'
+                       % ', '.join('%s in %s (pid %d)' % (p['command'], p['netns'], p['pid']) for p in processes))
+    if processes and not module.check_mode:
+        left = terminate(iproute, remove, processes, params['kill_timeout'])
+        if left:
+            raise LabError('processes would not end: %s' % ', '.join(str(p['pid']) for p in left))
+
     iproute.apply(changes)
-    if routed and not module.check_mode:
-        values = sysctl_access(module, ROUTER, ['net/ipv4/ip_forward'])
-        if values['net/ipv4/ip_forward'] != '1':
-            sysctl_access(module, ROUTER, [], {'net/ipv4/ip_forward': '1'})
-            iproute.done.append('[%s] sysctl net.ipv4.ip_forward=1' % ROUTER)
-    result = {'changed': bool(iproute.done), 'namespaces': names, 'commands': iproute.done}
+    if extra_commands and not module.check_mode:
+        sysctl_access(module, plan['router'], [], {FORWARD_KEY: '1'})
+
+    result = {
+        'changed': bool(changes or extra_commands),
+        'commands': iproute.done + extra_commands,
+        'hosts': [host_result(host) for host in plan['hosts']],
+        'segments': [dict((key, segment[key]) for key in ('subnet', 'switch', 'gateway', 'router_leg', 'hosts'))
+                     for segment in plan['segments']],
+        'router': plan['router'],
+        'namespaces': [name for name, _role in namespaces(plan)],
+        'removed': remove,
+        'processes': processes,
+    }
+    for warning in warnings:
+        module.warn(warning)
     if module._diff:
         result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
     module.exit_json(**result)
 
 
 def main():
+    host_spec = dict(
+        name=dict(type='str', required=True),
+        address=dict(type='str', required=True),
+        dev=dict(type='str', default='eth0'),
+        gateway=dict(type='str'),
+    )
     module = AnsibleModule(
         argument_spec=dict(
-            hosts=dict(type='list', elements='dict', required=True, options=dict(
-                name=dict(type='str', required=True),
-                address=dict(type='str', required=True),
-                dev=dict(type='str', default='eth0'),
-                gateway=dict(type='str'),
-            )),
+            hosts=dict(type='list', elements='dict', options=host_spec, required=True),
             pods=dict(type='list', elements='str', default=[]),
+            lab=dict(type='str', default='lab'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
+            kill_processes=dict(type='bool', default=True),
+            kill_timeout=dict(type='int', default=5),
         ),
         supports_check_mode=True,
     )
+    if os.geteuid() != 0:
+        module.fail_json(msg='netns_lab makes network namespaces: run it as root on the controller')
     try:
         run_module(module)
     except LabError as exc:

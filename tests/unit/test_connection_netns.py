@@ -1,0 +1,122 @@
+"""The netns connection plugin without root: argv, options, errors and file copies."""
+import pytest
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
+from ansible.playbook.play_context import PlayContext
+
+from ansible_collections.labnet.calico.plugins.connection import netns
+
+
+class FakeProcess:
+    returncode = 0
+
+    def __init__(self, calls, argv, **kwargs):
+        calls.append({'argv': [a.decode() for a in argv], 'kwargs': kwargs})
+        self.calls = calls
+
+    def communicate(self, data=None):
+        self.calls[-1]['stdin'] = data
+        return b'out', b'err'
+
+
+@pytest.fixture
+def run_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(netns, 'NETNS_DIR', str(tmp_path))
+    monkeypatch.setattr(netns, 'find_nsenter', lambda: '/usr/bin/nsenter')
+    return tmp_path
+
+
+def connection(remote_addr='host-a', netns_name=None):
+    context = PlayContext()
+    context.remote_addr = remote_addr
+    conn = netns.Connection(context)
+    conn._options = {'netns_name': netns_name, 'pipelining': True}  # what set_options would leave
+    return conn
+
+
+def test_argv_enters_only_the_network_namespace():
+    assert netns.nsenter_argv('/usr/bin/nsenter', '/run/netns/host-a', '/bin/sh', 'echo hi') == [
+        '/usr/bin/nsenter', '--net=/run/netns/host-a', '--', '/bin/sh', '-c', 'echo hi']
+
+
+@pytest.mark.parametrize('name', ['', '.', '..', '../etc', 'a/b', None])
+def test_names_that_leave_run_netns_are_refused(name):
+    with pytest.raises(AnsibleConnectionFailure):
+        netns.netns_path(name)
+
+
+def test_no_nsenter_is_a_clear_error(run_dir, monkeypatch):
+    (run_dir / 'host-a').touch()
+    monkeypatch.setattr(netns, 'find_nsenter', lambda: None)
+    with pytest.raises(AnsibleConnectionFailure, match='nsenter'):
+        connection()._connect()
+
+
+def test_the_plugin_pipelines():
+    assert netns.Connection.has_pipelining is True
+    assert netns.Connection.transport == 'labnet.calico.netns'
+
+
+def test_a_missing_namespace_says_to_create_the_lab(run_dir):
+    with pytest.raises(AnsibleConnectionFailure, match='lab host host-a is not running: network namespace '
+                       '%s/host-a does not exist' % run_dir):
+        connection()._connect()
+
+
+def test_exec_runs_nsenter_with_stdin_for_pipelining(run_dir, monkeypatch):
+    (run_dir / 'host-a').touch()
+    calls = []
+    monkeypatch.setattr(netns.subprocess, 'Popen', lambda argv, **kw: FakeProcess(calls, argv, **kw))
+    conn = connection()
+    conn._connect()
+    assert conn.exec_command("/bin/sh -c 'python3 && sleep 0'", in_data=b'module source') == (0, b'out', b'err')
+    executable = netns.C.DEFAULT_EXECUTABLE.split()[0]
+    assert calls[0]['argv'] == ['/usr/bin/nsenter', '--net=%s/host-a' % run_dir, '--', executable, '-c',
+                                "/bin/sh -c 'python3 && sleep 0'"]
+    assert calls[0]['stdin'] == b'module source'
+
+
+def test_netns_name_wins_over_the_host_address(run_dir, monkeypatch):
+    (run_dir / 'lab-b').touch()
+    calls = []
+    monkeypatch.setattr(netns.subprocess, 'Popen', lambda argv, **kw: FakeProcess(calls, argv, **kw))
+    conn = connection(remote_addr='host-b', netns_name='lab-b')
+    conn._connect()
+    conn.exec_command('true')
+    assert calls[0]['argv'][1] == '--net=%s/lab-b' % run_dir
+
+
+def test_a_namespace_gone_between_tasks_is_reported(run_dir):
+    (run_dir / 'host-a').touch()
+    conn = connection()
+    conn._connect()
+    (run_dir / 'host-a').unlink()
+    with pytest.raises(AnsibleConnectionFailure, match='lab host host-a is not running'):
+        conn.exec_command('true')
+
+
+def test_become_with_a_password_is_refused(run_dir):
+    (run_dir / 'host-a').touch()
+
+    class Become:
+        def expect_prompt(self):
+            return True
+
+    conn = connection()
+    conn._connect()
+    conn.become = Become()
+    with pytest.raises(AnsibleError, match='become with a password is not supported'):
+        conn.exec_command('true')
+
+
+def test_files_are_plain_copies(run_dir, tmp_path):
+    (run_dir / 'host-a').touch()
+    source, target, back = tmp_path / 'in.txt', tmp_path / 'out.txt', tmp_path / 'back.txt'
+    source.write_text('payload')
+    conn = connection()
+    conn._connect()
+    conn.put_file(str(source), str(target))
+    conn.fetch_file(str(target), str(back))
+    assert back.read_text() == 'payload'
+    with pytest.raises(AnsibleFileNotFound):
+        conn.put_file(str(tmp_path / 'nothing-here'), str(target))
