@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the collection on this machine, as root, installing what they need first:
 # unit tests, module integration tests on real namespaces, ansible-test sanity, ansible-lint, and the
-# Molecule scenarios (netns lab, BIRD lab, IPIP on QEMU VMs, IPIP cross-subnet on VMs).
+# Molecule scenarios (netns lab, IPIP on QEMU VMs, IPIP cross-subnet on VMs).
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint molecule
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
-scenarios=(default bird ipip ipip-cross-subnet)
+scenarios=(default ipip ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint molecule)
 
