@@ -309,4 +309,5 @@ class FilterModule(object):
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
             'calico_netns_host': netns_host,
+            'calico_host_ifname': workload_host_ifname,
         }

@@ -266,9 +266,17 @@ def run_module(module):
 
     current = {}  # (netns, table) -> routes, read once each
 
+    namespaces = iproute.netns_names() if any(ns for ns, _s, _r in wanted) or purge_netns else set()
+
     def routes_of(netns, table):
         if (netns, table) not in current:
-            current[(netns, table)] = iproute.routes(netns=netns, table=table)
+            if netns is not None and netns not in namespaces:
+                # In check mode an earlier task (calico_veth) would have made it: it has no routes yet.
+                if not module.check_mode:
+                    raise LabError('netns: network namespace %s does not exist' % netns)
+                current[(netns, table)] = []
+            else:
+                current[(netns, table)] = iproute.routes(netns=netns, table=table)
         return current[(netns, table)]
 
     changes, before, after, kept = [], [], [], set()

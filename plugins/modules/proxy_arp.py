@@ -168,14 +168,15 @@ def run_module(module):
     for netns in sorted(wanted, key=lambda ns: ns or ''):
         current = sysctl_access(module, netns, sorted(wanted[netns]))
         missing = sorted(path for path, value in current.items() if value is None)
-        if missing:
+        # In check mode an earlier task (calico_veth) would have made the interface: report the change.
+        if missing and not module.check_mode:
             raise LabError('interfaces: no such interface in %s: %s' % (
                 'namespace %s' % netns if netns else 'this host',
                 ', '.join(sorted(set(path.split('/')[3] for path in missing if path != IP_FORWARD)))))
         for path, value in wanted[netns].items():
             before[label(netns, path)] = current[path]
             after[label(netns, path)] = value
-            if not same_value(path, current[path], value):
+            if current[path] is None or not same_value(path, current[path], value):
                 writes.setdefault(netns, {})[path] = value
     if not module.check_mode:
         for netns, values in writes.items():

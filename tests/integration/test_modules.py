@@ -1,0 +1,153 @@
+"""The modules for real, as root, in throw-away namespaces: create, rerun, drift, check mode, absent.
+
+A "host" namespace stands for the lab host; ansible runs inside it (nsenter --net), so the modules
+see it as their own namespace. Nothing here touches the root namespace.
+"""
+
+import json
+import os
+import secrets
+import subprocess
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BIN = os.path.join(ROOT, '.venv', 'bin')
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
+
+
+def ip(*args, check=True):
+    return subprocess.run(['ip'] + list(args), capture_output=True, text=True, check=check).stdout
+
+
+@pytest.fixture
+def lab():
+    """A host namespace with an underlay veth (default route out of it), and cleanup of all made."""
+    prefix = 't' + secrets.token_hex(2)
+    host = prefix + 'h'
+    ip('netns', 'add', host)
+    ip('-n', host, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1')
+    for dev in ('lo', 'eth0', 'eth1'):
+        ip('-n', host, 'link', 'set', dev, 'up')
+    ip('-n', host, 'addr', 'add', '172.31.250.1/24', 'dev', 'eth0')
+    ip('-n', host, 'route', 'add', 'default', 'dev', 'eth0')
+    yield {'prefix': prefix, 'host': host}
+    for name in ip('netns', 'list').split():
+        if name.startswith(prefix):
+            ip('netns', 'del', name, check=False)
+
+
+def module(lab, name, args, check=False):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
+               ANSIBLE_STDOUT_CALLBACK='oneline')
+    argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible'), 'localhost', '-c', 'local',
+            '-m', 'labnet.calico.' + name, '-a', json.dumps(args), '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + (['--check'] if check else [])
+    out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True).stdout
+    # oneline: "localhost | CHANGED => {...}" (or FAILED! => {...})
+    result = json.loads(out.split('=> ', 1)[1])
+    result['failed'] = ' | FAILED' in out.split('=> ', 1)[0]
+    return result
+
+
+def state(lab):
+    """Everything the modules could change: namespaces, the host's links, routes and sysctls."""
+    host = lab['host']
+    sysctls = subprocess.run(['ip', 'netns', 'exec', host, 'sysctl', '-a'], capture_output=True, text=True).stdout
+    # IPv4 only: IPv6 link-local addresses and routes come and go by themselves as links come up.
+    return {'netns': sorted(ip('netns', 'list').split()), 'links': ip('-n', host, '-d', 'link'),
+            'addresses': ip('-n', host, '-4', 'addr'), 'routes': ip('-n', host, '-4', 'route', 'show', 'table', 'all'),
+            'sysctls': sorted(l for l in sysctls.splitlines() if 'conf' in l or 'forward' in l or 'neigh' in l)}
+
+
+def test_veth_create_rerun_drift_checkmode_absent(lab):
+    pod = lab['prefix'] + 'p1'
+    args = {'workload': pod, 'address': '10.77.0.2', 'mtu': 1480}
+    before = state(lab)
+    assert module(lab, 'calico_veth', args, check=True)['changed']
+    assert state(lab) == before                                 # check mode leaves nothing
+    assert module(lab, 'calico_veth', args)['changed']
+    cali = module(lab, 'calico_veth', args)['workloads'][0]['host_ifname']
+    assert not module(lab, 'calico_veth', args)['changed']      # idempotent
+    link = json.loads(ip('-n', lab['host'], '-j', '-d', 'link', 'show', cali))[0]
+    assert link['address'] == 'ee:ee:ee:ee:ee:ee' and link['mtu'] == 1480 and 'UP' in link['flags']
+    assert '10.77.0.2/32' in ip('-n', pod, 'addr', 'show', 'eth0')
+    ip('-n', lab['host'], 'link', 'set', cali, 'down')           # drift
+    ip('-n', pod, 'addr', 'add', '10.77.0.9/32', 'dev', 'eth0')
+    result = module(lab, 'calico_veth', args)
+    assert result['changed'] and 'UP' in ip('-n', lab['host'], 'link', 'show', cali)
+    assert '10.77.0.9' not in ip('-n', pod, 'addr', 'show', 'eth0')
+    assert module(lab, 'calico_veth', dict(args, state='absent', delete_netns=True))['changed']
+    assert cali not in ip('-n', lab['host'], 'link') and pod not in ip('netns', 'list')
+
+
+def test_veth_bad_input_changes_nothing(lab):
+    before = state(lab)
+    result = module(lab, 'calico_veth', {'workloads': [{'workload': lab['prefix'] + 'a', 'address': '10.0.0.1'},
+                                                       {'workload': lab['prefix'] + 'b', 'host_ifname': 'x' * 16}]})
+    assert result.get('failed') and result['msg'].startswith('workloads[1].host_ifname:')
+    assert state(lab) == before
+
+
+def test_route_replace_purge_and_foreign_routes(lab):
+    host = lab['host']
+    ip('-n', host, 'route', 'add', '10.99.0.0/24', 'via', '172.31.250.9', 'proto', 'static')   # not ours
+    routes = {'purge': True, 'routes': [{'dest': '10.77.1.0/24', 'via': '172.31.250.2', 'dev': 'eth0'},
+                                        {'dest': '10.77.0.0/24', 'type': 'blackhole'}]}
+    before = state(lab)
+    assert module(lab, 'calico_route', routes, check=True)['changed'] and state(lab) == before
+    assert module(lab, 'calico_route', routes)['changed']
+    assert not module(lab, 'calico_route', routes)['changed']
+    ip('-n', host, 'route', 'replace', '10.77.1.0/24', 'via', '172.31.250.3', 'dev', 'eth0', 'proto', '77')
+    ip('-n', host, 'route', 'add', '10.77.5.0/24', 'dev', 'eth0', 'proto', '77')                 # stale, ours
+    result = module(lab, 'calico_route', routes)
+    assert result['changed'] and result['purged'] == ['10.77.5.0/24 dev eth0 scope link proto 77']
+    table = ip('-n', host, 'route')
+    assert '10.77.1.0/24 via 172.31.250.2' in table and '10.77.5.0' not in table
+    assert '10.99.0.0/24 via 172.31.250.9 dev eth0 proto static' in table
+    assert table.count('10.77.1.0/24') == 1
+
+
+def test_proxy_arp_and_tunnel(lab):
+    host = lab['host']
+    args = {'interfaces': ['eth1'], 'ip_forward': True}
+    before = state(lab)
+    result = module(lab, 'proxy_arp', args, check=True)
+    assert result['changed'] and result['after']['net/ipv4/neigh/eth1/proxy_delay'] == '0' and state(lab) == before
+    assert module(lab, 'proxy_arp', args)['changed'] and not module(lab, 'proxy_arp', args)['changed']
+    assert ip('netns', 'exec', host, 'cat', '/proc/sys/net/ipv4/conf/eth1/proxy_arp').strip() == '1'
+    missing = module(lab, 'proxy_arp', {'interfaces': ['nope0']})
+    assert missing.get('failed') and 'nope0' in missing['msg']
+    vxlan = {'mode': 'vxlan', 'parent': 'eth0', 'local': '172.31.250.1', 'address': '10.77.0.0', 'mtu_from': 'eth0'}
+    assert module(lab, 'calico_tunnel', vxlan)['changed'] and not module(lab, 'calico_tunnel', vxlan)['changed']
+    link = json.loads(ip('-n', host, '-j', '-d', 'link', 'show', 'vxlan.calico'))[0]
+    assert link['mtu'] == 1450 and link['linkinfo']['info_data']['id'] == 4096
+    assert not link['linkinfo']['info_data']['learning']
+    assert module(lab, 'calico_tunnel', {'mode': 'vxlan', 'state': 'absent'})['changed']
+    assert 'vxlan.calico' not in ip('-n', host, 'link')
+    if not os.path.isdir('/sys/module/ipip'):
+        before = state(lab)
+        refused = module(lab, 'calico_tunnel', {'mode': 'ipip', 'address': '10.77.0.0'})
+        assert refused.get('failed') and 'has no ipip driver' in refused['msg'] and state(lab) == before
+
+
+def test_ten_pods_playbook(lab):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+
+    def play(*extra):
+        argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible-playbook'),
+                os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'ten_pods.yml'), '-i', 'localhost,',
+                '-e', 'prefix=' + lab['prefix'], '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + list(extra)
+        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:]
+        return result.stdout
+
+    before = state(lab)
+    assert 'changed=3' in play('--check')                    # reports the changes...
+    assert state(lab) == before                               # ...and leaves nothing behind
+    assert 'changed=3' in play()
+    assert 'changed=0' in play()
+    assert len([n for n in ip('netns', 'list').split() if n.startswith(lab['prefix'] + 'p')]) == 10
+    ping = subprocess.run(['ip', 'netns', 'exec', lab['prefix'] + 'p1', 'ping', '-c', '2', '-W', '2', '-w', '5',
+                           '10.77.0.11'], capture_output=True, text=True)
+    assert ping.returncode == 0 and 'ttl=63' in ping.stdout
