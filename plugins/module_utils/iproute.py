@@ -456,3 +456,19 @@ def kernel_has_driver(module, name):
 
 def diff_text(lines):
     return ''.join(line + '\n' for line in sorted(lines))
+
+
+def exit_with_changes(module, iproute, before_lines, after_lines, **extra):
+    """End a module run: changed when anything ran (or would run), the commands, and the diff."""
+    result = dict(extra, changed=bool(iproute.done), commands=iproute.done)
+    if module._diff:
+        result['diff'] = {'before': diff_text(before_lines), 'after': diff_text(after_lines)}
+    module.exit_json(**result)
+
+
+def run_guarded(module, body):
+    """Run a module body; a LabError becomes the task's failure message."""
+    try:
+        body(module)
+    except LabError as exc:
+        module.fail_json(msg=str(exc))

@@ -100,7 +100,8 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    Change, IPRoute, LabError, check_ifname, check_mac, check_netns, diff_text, parse_ipv4_address,
+    exit_with_changes, run_guarded,
+    Change, IPRoute, LabError, check_ifname, check_mac, check_netns, parse_ipv4_address,
 )
 
 
@@ -166,10 +167,7 @@ def run_module(module):
         after.extend('fdb %s dev %s dst %s' % (m, dev, d) for m, d in result.items())
 
     iproute.apply(changes)
-    result = {'changed': bool(changes), 'commands': iproute.done}
-    if module._diff:
-        result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
-    module.exit_json(**result)
+    exit_with_changes(module, iproute, before, after)
 
 
 def main():
@@ -191,10 +189,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except LabError as exc:
-        module.fail_json(msg=str(exc))
+    run_guarded(module, run_module)
 
 
 if __name__ == '__main__':

@@ -187,7 +187,8 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_netns, diff_text, parse_ipv4_address,
+    exit_with_changes, run_guarded,
+    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address,
     parse_ipv4_network, route_argv, route_protocol_number, route_scope_number, route_table_number,
     route_text,
 )
@@ -323,10 +324,7 @@ def run_module(module):
     # Deletions first, so a replaced metric never leaves two routes competing, then additions.
     changes.sort(key=lambda c: (c.netns or '', 0 if c.args[1] == 'del' else 1))
     iproute.apply(changes)
-    result = {'changed': bool(changes), 'routes': managed, 'purged': purged, 'commands': iproute.done}
-    if module._diff:
-        result['diff'] = {'before': diff_text(set(before)), 'after': diff_text(after)}
-    module.exit_json(**result)
+    exit_with_changes(module, iproute, set(before), after, routes=managed, purged=purged)
 
 
 def main():
@@ -365,10 +363,7 @@ def main():
         required_one_of=[('dest', 'routes')],
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except LabError as exc:
-        module.fail_json(msg=str(exc))
+    run_guarded(module, run_module)
 
 
 if __name__ == '__main__':

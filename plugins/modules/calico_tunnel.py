@@ -112,6 +112,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    run_guarded,
     Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, diff_text, is_lab_alias,
     kernel_has_driver, lab_alias, parse_ipv4_address, parse_ipv4_interface,
 )
@@ -306,10 +307,7 @@ def main():
         mutually_exclusive=[('mtu', 'mtu_from')],
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except LabError as exc:
-        module.fail_json(msg=str(exc))
+    run_guarded(module, run_module)
 
 
 if __name__ == '__main__':

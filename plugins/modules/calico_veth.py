@@ -160,8 +160,9 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    exit_with_changes, run_guarded,
     CALICO_HOST_MAC, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, check_netns,
-    check_workload_id, diff_text, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
+    check_workload_id, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
@@ -337,10 +338,7 @@ def run_module(module):
         results.append(dict((k, spec[k]) for k in shown))
     changes = ns_changes + host_changes + pod_changes
     iproute.apply(changes)
-    result = {'changed': bool(changes), 'workloads': results, 'commands': iproute.done}
-    if module._diff:
-        result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
-    module.exit_json(**result)
+    exit_with_changes(module, iproute, before, after, workloads=results)
 
 
 def main():
@@ -372,10 +370,7 @@ def main():
         required_one_of=[('workload', 'workloads')],
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except LabError as exc:
-        module.fail_json(msg=str(exc))
+    run_guarded(module, run_module)
 
 
 if __name__ == '__main__':

@@ -94,6 +94,7 @@ after:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    run_guarded,
     LabError, check_ifname, check_netns, sysctl_access,
 )
 
@@ -201,10 +202,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    try:
-        run_module(module)
-    except LabError as exc:
-        module.fail_json(msg=str(exc))
+    run_guarded(module, run_module)
 
 
 if __name__ == '__main__':
