@@ -42,7 +42,8 @@ def module(lab, name, args, check=False):
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
                ANSIBLE_STDOUT_CALLBACK='oneline')
     argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible'), 'localhost', '-c', 'local',
-            '-m', 'labnet.calico.' + name, '-a', json.dumps(args), '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + (['--check'] if check else [])
+            '-m', 'labnet.calico.' + name, '-a', json.dumps(args),
+            '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + (['--check'] if check else [])
     out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True).stdout
     # oneline: "localhost | CHANGED => {...}" (or FAILED! => {...})
     result = json.loads(out.split('=> ', 1)[1])
@@ -137,7 +138,8 @@ def test_ten_pods_playbook(lab):
     def play(*extra):
         argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible-playbook'),
                 os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'ten_pods.yml'), '-i', 'localhost,',
-                '-e', 'prefix=' + lab['prefix'], '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + list(extra)
+                '-e', 'prefix=' + lab['prefix'],
+                '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + list(extra)
         result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout[-3000:]
         return result.stdout
