@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the lab knows about BIRD 2: the names of its BGP sessions and how to read ``show protocols``.
+
+Shared by the calico_bird module (which waits for sessions) and the lab filters (which plan the
+sessions and judge them in verify), so that both agree on names and states.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# The lab's BGP sessions are named like Calico's: Mesh_<peer ip> in a full mesh, Node_<peer ip>
+# toward (or from) a route reflector. BIRD symbols allow letters, digits and '_'.
+SESSION_PREFIXES = {'mesh': 'Mesh_', 'reflector': 'Node_'}
+
+# A row of `birdc show protocols`: name, protocol, table, state, since (one or two words), info.
+_PROTOCOL_ROW = re.compile(
+    r'^(?P<name>\S+)\s+(?P<proto>\S+)\s+(?P<table>\S+)\s+(?P<state>up|down|start|stop|flush|init|\S+)\s+'
+    r'(?P<since>\d\S*(?: \d\S*)?)\s*(?P<info>.*)$')
+
+
+def session_name(peer_ip, kind='mesh'):
+    return SESSION_PREFIXES[kind] + str(peer_ip).replace('.', '_')
+
+
+def parse_show_protocols(text):
+    """Rows of ``birdc show protocols`` as dicts (name, proto, table, state, since, info)."""
+    rows = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        # Skip the banner ("BIRD 2.0.12 ready.") and the header ("Name Proto Table ...").
+        if not line or line.startswith('BIRD ') or line.startswith('Name '):
+            continue
+        match = _PROTOCOL_ROW.match(line)
+        if match:
+            rows.append(match.groupdict())
+    return rows
+
+
+def established(rows):
+    """Names of the BGP sessions that are up and Established."""
+    return set(row['name'] for row in rows
+               if row['proto'] == 'BGP' and row['state'] == 'up' and row['info'].startswith('Established'))

@@ -1,0 +1,395 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: calico_bird
+short_description: Run BIRD 2 with the lab's configuration, reloading it only when it changed
+version_added: 0.2.0
+description:
+  - Writes a BIRD 2 configuration (checked first with C(bird -p); a configuration BIRD rejects changes
+    nothing), keeps BIRD running with it and asks it to re-read the file (C(birdc configure)) only when
+    the file changed, so that a run with an unchanged configuration changes nothing and no BGP session
+    restarts.
+  - O(daemon=service) drives the system's BIRD service (C(bird.service) of Debian's C(bird2) package).
+    The first run keeps the file it replaces and whether the service was running in O(state_dir);
+    O(state=absent) stops BIRD, puts that file back and starts the service again if it was running.
+  - O(daemon=process) runs one C(bird) process of its own with O(config_path), control socket
+    O(socket) and pid file O(pid_file), where the module runs. The netns provider runs one per lab
+    host namespace this way. O(state=absent) stops only the process whose pid file and command line
+    are this configuration's.
+  - BIRD removes the routes it installed when it stops, and its peers withdraw the routes it announced.
+author:
+  - labnet.calico contributors (@labnet-calico)
+options:
+  config:
+    description:
+      - The whole configuration file. Required with O(state=present). The module puts a first line
+        of its own on it, by which it knows the file is the lab's.
+    type: str
+  daemon:
+    description: Run BIRD as the system service or as a process of the lab's own.
+    type: str
+    choices: [service, process]
+    default: service
+  config_path:
+    description:
+      - Where the configuration lives. Default C(/etc/bird/bird.conf) (O(daemon=service)); required
+        with O(daemon=process).
+    type: path
+  socket:
+    description:
+      - BIRD's control socket, for C(birdc -s). Default C(/run/bird/bird.ctl) (O(daemon=service));
+        required with O(daemon=process).
+    type: path
+  pid_file:
+    description: Pid file of the process (O(daemon=process) only, required there).
+    type: path
+  service_name:
+    description: Name of the system service (O(daemon=service) only).
+    type: str
+    default: bird
+  state_dir:
+    description:
+      - Where O(daemon=service) keeps the configuration it replaced and the service's earlier state.
+    type: path
+    default: /var/lib/labnet-calico
+  state:
+    description: V(present) writes the configuration and runs BIRD; V(absent) stops it and removes
+      what the module wrote.
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Runs C(bird), C(birdc) and C(systemctl) with argument lists and C(LC_ALL=C); needs root.
+  - Supports check mode and diff mode (the configuration file).
+seealso:
+  - module: labnet.calico.calico_route
+  - name: BIRD 2 user's guide
+    description: Configuration of BGP, static and kernel protocols.
+    link: https://bird.network.cz/?get_doc&f=bird.html&v=20
+'''
+
+EXAMPLES = r'''
+- name: BIRD as the system service
+  labnet.calico.calico_bird:
+    config: "{{ lookup('ansible.builtin.template', 'bird.conf.j2') }}"
+
+- name: One BIRD process of the lab's own (in a network namespace, through the netns connection)
+  labnet.calico.calico_bird:
+    daemon: process
+    config: "{{ lookup('ansible.builtin.template', 'bird.conf.j2') }}"
+    config_path: /run/labnet-calico-bird-host-a/bird.conf
+    socket: /run/labnet-calico-bird-host-a/bird.ctl
+    pid_file: /run/labnet-calico-bird-host-a/bird.pid
+
+- name: Stop it; its routes go with it
+  labnet.calico.calico_bird:
+    daemon: process
+    config_path: /run/labnet-calico-bird-host-a/bird.conf
+    socket: /run/labnet-calico-bird-host-a/bird.ctl
+    pid_file: /run/labnet-calico-bird-host-a/bird.pid
+    state: absent
+'''
+
+RETURN = r'''
+config_changed:
+  description: Whether the configuration file was (or in check mode would be) written.
+  returned: success
+  type: bool
+actions:
+  description: What the module did to BIRD, in order (V(started), V(reconfigured), V(stopped), ...).
+  returned: success
+  type: list
+  elements: str
+  sample: [started]
+'''
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_guarded
+
+HEADER = '# labnet.calico: the lab wrote this file (calico_bird); state=absent removes it.\n'
+SERVICE_RECORD = 'bird-service.json'
+SAVED_CONFIG = 'bird.conf.before-lab'
+C_LOCALE = {'LC_ALL': 'C', 'LANG': 'C'}
+
+
+class Bird:
+    """One BIRD instance: its files, how to start, reconfigure and stop it, what it says."""
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.daemon = params['daemon']
+        self.service = self.daemon == 'service'
+        self.config_path = params['config_path'] or ('/etc/bird/bird.conf' if self.service else None)
+        self.socket = params['socket'] or ('/run/bird/bird.ctl' if self.service else None)
+        self.pid_file = params['pid_file']
+        self.actions = []
+
+    def run(self, argv, check_rc=True):
+        rc, out, err = self.module.run_command(argv, environ_update=C_LOCALE)
+        if check_rc and rc != 0:
+            raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+        return rc, out, err
+
+    def binary(self, name):
+        path = self.module.get_bin_path(name)
+        if not path:
+            raise LabError('%s is not installed (Debian/Ubuntu: apt-get install bird2)' % name)
+        return path
+
+    # The configuration file.
+
+    def current_config(self):
+        try:
+            with open(self.config_path) as handle:
+                return handle.read()
+        except (IOError, OSError):
+            return None
+
+    def check_config(self, text):
+        """bird -p on a copy: a configuration BIRD rejects fails the task before anything changes."""
+        handle, path = tempfile.mkstemp(prefix='labnet-bird-', suffix='.conf')
+        try:
+            with os.fdopen(handle, 'w') as out:
+                out.write(text)
+            rc, out, err = self.run([self.binary('bird'), '-p', '-c', path], check_rc=False)
+            if rc != 0:
+                raise LabError('config: bird rejects it: %s' % (err or out).strip().replace(path, 'config'))
+        finally:
+            os.unlink(path)
+
+    def write_config(self, text):
+        directory = os.path.dirname(self.config_path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o755)
+        old = os.stat(self.config_path) if os.path.exists(self.config_path) else None
+        handle, path = tempfile.mkstemp(dir=directory, prefix='.labnet-bird-')
+        with os.fdopen(handle, 'w') as out:
+            out.write(text)
+        # BIRD may re-read the file as its own user (Debian runs it as bird:bird): keep the old
+        # file's owner and mode, or make it world-readable.
+        if old:
+            os.chown(path, old.st_uid, old.st_gid)
+            os.chmod(path, old.st_mode & 0o7777)
+        else:
+            os.chmod(path, 0o644)
+        os.rename(path, self.config_path)
+
+    # The daemon.
+
+    def process_pid(self):
+        """Pid of the process this configuration runs in (its pid file, a bird, our config), or None."""
+        try:
+            with open(self.pid_file) as handle:
+                pid = int(handle.read().strip())
+            with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+                argv = handle.read().decode('utf-8', 'replace').split('\0')
+        except (IOError, OSError, ValueError):
+            return None
+        if os.path.basename(argv[0]) == 'bird' and self.config_path in argv:
+            return pid
+        return None
+
+    def service_active(self):
+        rc, _out, _err = self.run([self.binary('systemctl'), 'is-active', '--quiet', self.module.params['service_name']],
+                                  check_rc=False)
+        return rc == 0
+
+    def running(self):
+        return self.service_active() if self.service else self.process_pid() is not None
+
+    def start(self):
+        if self.service:
+            self.run([self.binary('systemctl'), 'start', self.module.params['service_name']])
+        else:
+            if os.path.exists(self.socket):
+                os.unlink(self.socket)  # left by a process that did not stop cleanly
+            self.run([self.binary('bird'), '-c', self.config_path, '-s', self.socket, '-P', self.pid_file])
+        self.actions.append('started')
+
+    def reconfigure(self):
+        _rc, out, err = self.run([self.binary('birdc'), '-s', self.socket, 'configure'])
+        text = out + err
+        if 'Reconfigured' not in text and 'Reconfiguration in progress' not in text:
+            raise LabError('birdc configure: %s' % text.strip())
+        self.actions.append('reconfigured')
+
+    def stop(self):
+        if self.service:
+            self.run([self.binary('systemctl'), 'stop', self.module.params['service_name']])
+        else:
+            pid = self.process_pid()
+            os.kill(pid, signal.SIGTERM)  # BIRD shuts its sessions down and removes its routes
+            if not wait_until(lambda: process_gone(pid), 15):
+                raise LabError('bird (pid %d) did not stop within 15 s of SIGTERM' % pid)
+        self.actions.append('stopped')
+
+def process_gone(pid):
+    """True once the process has exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        with open('/proc/%d/stat' % pid) as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except (IOError, OSError):
+        return True
+
+
+def wait_until(condition, timeout, interval=0.5):
+    deadline = time.time() + timeout
+    while True:
+        if condition():
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def check_params(params):
+    if params['daemon'] == 'process':
+        for name in ('config_path', 'socket', 'pid_file'):
+            if not params[name]:
+                raise LabError('%s: required with daemon=process' % name)
+    for name in ('config_path', 'socket', 'pid_file', 'state_dir'):
+        if params[name] and not os.path.isabs(params[name]):
+            raise LabError('%s: %s is not an absolute path' % (name, params[name]))
+    if params['state'] == 'present' and params['config'] is None:
+        raise LabError('config: required with state=present')
+
+
+def take_over_service(module, bird):
+    """Before the first write: keep the service's file and whether it ran, for state=absent."""
+    state_dir = module.params['state_dir']
+    record_path = os.path.join(state_dir, SERVICE_RECORD)
+    if os.path.exists(record_path):
+        return
+    current = bird.current_config()
+    record = {'was_active': bird.service_active(), 'saved_config': None}
+    if not os.path.isdir(state_dir):
+        os.makedirs(state_dir, 0o700)
+    if current is not None and not current.startswith(HEADER):
+        record['saved_config'] = os.path.join(state_dir, SAVED_CONFIG)
+        shutil.copy2(bird.config_path, record['saved_config'])
+    with open(record_path, 'w') as handle:
+        json.dump(record, handle)
+
+
+def ensure_present(module, bird):
+    wanted = HEADER + module.params['config']
+    current = bird.current_config()
+    config_changed = current != wanted
+    bird.check_config(wanted)
+    if module.check_mode:
+        running = bird.running()
+        if not running:
+            bird.actions.append('started')
+        elif config_changed:
+            bird.actions.append('reconfigured')
+        return config_changed, current, wanted
+    if config_changed:
+        if bird.service:
+            take_over_service(module, bird)
+        bird.write_config(wanted)
+    if not bird.running():
+        bird.start()
+    elif config_changed:
+        bird.reconfigure()
+    return config_changed, current, wanted
+
+
+def ensure_absent(module, bird):
+    current = bird.current_config()
+    ours = current is not None and current.startswith(HEADER)
+    if bird.service:
+        record_path = os.path.join(module.params['state_dir'], SERVICE_RECORD)
+        record = None
+        if os.path.exists(record_path):
+            with open(record_path) as handle:
+                record = json.load(handle)
+        if record is None and not ours:
+            return False, current, current
+        after = None
+        if record and record.get('saved_config'):
+            with open(record['saved_config']) as handle:
+                after = handle.read()
+        if module.check_mode:
+            if bird.service_active():
+                bird.actions.append('stopped')
+            return True, current, after
+        if bird.service_active():
+            bird.stop()
+        if after is not None:
+            bird.write_config(after)
+            os.unlink(record['saved_config'])
+        elif ours:
+            os.unlink(bird.config_path)
+        if record and record.get('was_active'):
+            bird.start()
+        if record:
+            os.unlink(record_path)
+        return True, current, after
+    pid = bird.process_pid()
+    leftovers = [path for path in (bird.socket, bird.pid_file) if os.path.exists(path)]
+    if pid is None and not ours and not leftovers:
+        return False, current, None
+    if module.check_mode:
+        if pid is not None:
+            bird.actions.append('stopped')
+        return True, current, None
+    if pid is not None:
+        bird.stop()
+    for path in leftovers + ([bird.config_path] if ours else []):
+        if os.path.exists(path):
+            os.unlink(path)
+    return True, current, None
+
+
+def run_module(module):
+    check_params(module.params)
+    bird = Bird(module)
+    if module.params['state'] == 'present':
+        config_changed, before, after = ensure_present(module, bird)
+        changed = config_changed or bool(bird.actions)
+    else:
+        changed, before, after = ensure_absent(module, bird)
+        config_changed = before != after
+    result = dict(changed=changed, config_changed=config_changed, actions=bird.actions)
+    if module._diff:
+        result['diff'] = {'before': before or '', 'after': after or '',
+                          'before_header': bird.config_path, 'after_header': bird.config_path}
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config=dict(type='str'),
+            daemon=dict(type='str', choices=['service', 'process'], default='service'),
+            config_path=dict(type='path'),
+            socket=dict(type='path'),
+            pid_file=dict(type='path'),
+            service_name=dict(type='str', default='bird'),
+            state_dir=dict(type='path', default='/var/lib/labnet-calico'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+        ),
+        supports_check_mode=True,
+    )
+    run_guarded(module, run_module)
+
+
+if __name__ == '__main__':
+    main()
