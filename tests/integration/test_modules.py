@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 
 import pytest
 
@@ -153,3 +154,57 @@ def test_ten_pods_playbook(lab):
     ping = subprocess.run(['ip', 'netns', 'exec', lab['prefix'] + 'p1', 'ping', '-c', '2', '-W', '2', '-w', '5',
                            '10.77.0.11'], capture_output=True, text=True)
     assert ping.returncode == 0 and 'ttl=63' in ping.stdout
+
+
+def bird_config(*blocks):
+    return ''.join(['router id 172.31.250.1;\n', 'protocol device { }\n',
+                    'protocol static labnet_block { ipv4; %s}\n' % ''.join('route %s blackhole; ' % b for b in blocks),
+                    'protocol kernel { ipv4 { export all; }; }\n'])
+
+
+def bird_routes(lab):
+    return sorted(r['dst'] for r in json.loads(ip('-n', lab['host'], '-j', 'route', 'show', 'proto', 'bird') or '[]'))
+
+
+def wait_for(condition, seconds=10):
+    for _ in range(seconds * 4):
+        if condition():
+            return True
+        time.sleep(0.25)
+    return condition()
+
+
+def test_bird_process_start_rerun_reconfigure_absent(lab):
+    run_dir = '/run/labnet-calico-bird-' + lab['host']
+    paths = {'daemon': 'process', 'config_path': run_dir + '/bird.conf', 'socket': run_dir + '/bird.ctl',
+             'pid_file': run_dir + '/bird.pid'}
+    try:
+        bad = module(lab, 'calico_bird', dict(paths, config='router id 1.2.3;\n'))
+        assert bad['failed'] and 'config: bird rejects it' in bad['msg']
+        assert not os.path.exists(run_dir)                      # refused before anything changed
+        checked = module(lab, 'calico_bird', dict(paths, config=bird_config('10.77.0.0/26')), check=True)
+        assert checked['changed'] and checked['actions'] == ['started'] and not os.path.exists(run_dir)
+
+        started = module(lab, 'calico_bird', dict(paths, config=bird_config('10.77.0.0/26')))
+        assert started['changed'] and started['actions'] == ['started']
+        pid = open(paths['pid_file']).read().strip()
+        assert wait_for(lambda: bird_routes(lab) == ['10.77.0.0/26'])  # BIRD runs inside the host namespace
+        again = module(lab, 'calico_bird', dict(paths, config=bird_config('10.77.0.0/26')))
+        assert not again['changed'] and again['actions'] == []
+
+        grown = module(lab, 'calico_bird', dict(paths, config=bird_config('10.77.0.0/26', '10.77.1.0/26')))
+        assert grown['changed'] and grown['actions'] == ['reconfigured']
+        assert open(paths['pid_file']).read().strip() == pid      # re-read, not restarted
+        assert wait_for(lambda: bird_routes(lab) == ['10.77.0.0/26', '10.77.1.0/26'])
+
+        assert module(lab, 'calico_bird', dict(paths, state='absent'), check=True)['changed']
+        assert os.path.exists('/proc/' + pid)
+        stopped = module(lab, 'calico_bird', dict(paths, state='absent'))
+        assert stopped['changed'] and stopped['actions'] == ['stopped']
+        assert bird_routes(lab) == []                            # BIRD took its routes with it
+        assert os.listdir(run_dir) == []                         # config, socket and pid file removed
+        assert not module(lab, 'calico_bird', dict(paths, state='absent'))['changed']
+    finally:
+        if os.path.exists(paths['pid_file']):
+            subprocess.run(['kill', open(paths['pid_file']).read().strip()], check=False)
+        subprocess.run(['rm', '-rf', run_dir], check=False)

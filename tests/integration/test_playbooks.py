@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -116,3 +117,50 @@ def test_bad_inventory_fails_before_anything_changes(tmp_path):
     assert result.returncode != 0
     assert "10.10.0.3 is outside host-b's block 10.10.1.0/24" in result.stdout + result.stderr
     assert machine_state() == before
+
+
+def bird_blocks(host):
+    """Blocks routed by BIRD in a netns lab host, {dst: type}."""
+    out = subprocess.run(['ip', '-n', host, '-j', 'route', 'show', 'proto', 'bird'], capture_output=True,
+                         text=True, check=True).stdout
+    return dict((r['dst'], r.get('type', 'unicast')) for r in json.loads(out or '[]'))
+
+
+def lab_birds(hosts):
+    found = subprocess.run(['pgrep', '-f', '-a', '/run/labnet-calico-bird-'], capture_output=True, text=True).stdout
+    return [line for line in found.splitlines() if any('/run/labnet-calico-bird-%s/' % h in line for h in hosts)]
+
+
+def test_bird_four_hosts_stop_withdraws_rerun_restores(clean_machine, tmp_path):
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text(subprocess.run([os.path.join(ROOT, '.venv', 'bin', 'python'),
+                                         os.path.join(ROOT, 'benchmarks', 'make-inventory.py'), '4', '1'],
+                                        capture_output=True, text=True, check=True).stdout)
+    clean_machine.append(str(inventory))
+    bird = ['-e', 'calico_routing=bird']
+    output = assert_ok(run_playbook('bgp.yml', str(inventory), *bird))
+    assert '4 hosts: all BGP sessions Established, all blocks proto bird' in output
+    assert '4 pods reach each other (bgp mode)' in output
+    blocks = dict((h, bird_blocks(h)) for h in ('s1', 's2', 's3', 's4'))
+    s4_block = next(dst for dst, kind in blocks['s4'].items() if kind == 'blackhole')
+    assert all(blocks[h].get(s4_block) == 'unicast' for h in ('s1', 's2', 's3'))
+    assert_ok(run_playbook('bgp.yml', str(inventory), *bird), changed=0)
+
+    # Stop s4's BIRD as an operator would (SIGTERM): the others withdraw its block at once.
+    pid = open('/run/labnet-calico-bird-s4/bird.pid').read().strip()
+    subprocess.run(['kill', '-TERM', pid], check=True)
+    deadline = time.time() + 15
+    while time.time() < deadline and any(s4_block in bird_blocks(h) for h in ('s1', 's2', 's3')):
+        time.sleep(0.5)
+    assert not any(s4_block in bird_blocks(h) for h in ('s1', 's2', 's3'))
+    assert bird_blocks('s4') == {}
+
+    output = assert_ok(run_playbook('bgp.yml', str(inventory), *bird))
+    assert recap(output)['s4']['changed'] == 1 and recap(output)['s1']['changed'] == 0  # only s4's BIRD started
+    assert '4 pods reach each other (bgp mode)' in output
+    assert all(bird_blocks(h).get(s4_block) == 'unicast' for h in ('s1', 's2', 's3'))
+
+    # Back to static routes: the lab's BIRDs stop and take their routes with them.
+    output = assert_ok(run_playbook('bgp.yml', str(inventory)))
+    assert '4 pods reach each other (bgp mode)' in output
+    assert lab_birds(('s1', 's2', 's3', 's4')) == [] and all(bird_blocks(h) == {} for h in ('s1', 's2', 's3', 's4'))

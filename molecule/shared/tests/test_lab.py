@@ -15,7 +15,9 @@ import testinfra.utils.ansible_runner
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 sys.path.insert(0, os.path.join(ROOT, 'collections'))
 
+from ansible_collections.labnet.calico.plugins.filter.calico_bird import bird_config  # noqa: E402
 from ansible_collections.labnet.calico.plugins.filter.calico_lab import calico_lab_plan  # noqa: E402
+from ansible_collections.labnet.calico.plugins.module_utils.bird import established, parse_show_protocols  # noqa: E402
 
 # Molecule's inventory directory holds its generated file and the scenario's linked inventory.
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(os.path.dirname(os.environ['MOLECULE_INVENTORY_FILE']))
@@ -131,3 +133,25 @@ def test_pods_reach_pods_on_other_hosts(host):
             assert sent == (2 if expect_tunnel else 0), 'tunl0 sent %d packets' % sent
         else:
             assert not (MODE == 'ipip' and peer['encapsulate']), 'no tunl0 in IPIP mode'
+
+
+def bird_socket(host):
+    name = host.backend.get_hostname()
+    if HOSTVARS[name].get('calico_lab_provider') == 'netns':
+        return '/run/labnet-calico-bird-%s/bird.ctl' % HOSTVARS[name].get('ansible_netns_name', name)
+    return '/run/bird/bird.ctl'
+
+
+@pytest.mark.skipif(ROUTING != 'bird', reason='calico_routing bird only')
+def test_bgp_sessions_established(host):
+    """Every session the topology asks for (full mesh, or to/from the route reflectors) is up."""
+    name = host.backend.get_hostname()
+    wanted = bird_config(PLAN, name, SAMPLE.get('calico_route_reflectors') or [],
+                         SAMPLE.get('calico_route_reflector_cluster_id', '244.0.0.1'),
+                         SAMPLE.get('calico_as_number', 64512))
+    rows = parse_show_protocols(host.check_output('birdc -s %s show protocols' % bird_socket(host)))
+    assert sorted(s['name'] for s in wanted['sessions']) == sorted(r['name'] for r in rows if r['proto'] == 'BGP')
+    assert established(rows) == set(s['name'] for s in wanted['sessions'])
+    reflectors = SAMPLE.get('calico_route_reflectors') or []
+    if reflectors and name not in reflectors:
+        assert len(wanted['sessions']) == len(reflectors)  # a client peers with the reflectors only

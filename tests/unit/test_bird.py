@@ -1,0 +1,153 @@
+"""BGP with BIRD: session names, reading `birdc show protocols`, the per-host settings the template
+renders (full mesh, route reflectors, next hops), the verify report, and the template itself, which
+BIRD must accept (`bird -p`) for every topology."""
+import json
+import os
+import shutil
+import subprocess
+
+import jinja2
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.labnet.calico.plugins.filter import calico_bird, calico_lab
+from ansible_collections.labnet.calico.plugins.module_utils import bird
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATE = os.path.join(HERE, '..', '..', 'roles', 'bird', 'templates', 'bird.conf.j2')
+
+
+def hostvars(count, subnets=1):
+    """count hosts, spread over `subnets` /24s, blocks from a pool."""
+    return dict(('n%d' % i, {'calico_node_address': '192.168.%d.%d/24' % (i % subnets, i)})
+                for i in range(1, count + 1))
+
+
+def plan(count, mode='bgp', subnets=1, ipip_mode='always'):
+    variables = hostvars(count, subnets)
+    return calico_lab.calico_lab_plan(variables, sorted(variables, key=lambda h: int(h[1:])), pool='10.244.0.0/16',
+                                      mode=mode, ipip_mode=ipip_mode)
+
+
+def test_parse_show_protocols_recorded():
+    with open(os.path.join(HERE, 'fixtures', 'birdc-show-protocols.txt')) as handle:
+        rows = bird.parse_show_protocols(handle.read())
+    assert [row['name'] for row in rows] == [
+        'device1', 'labnet_peer_nodes', 'labnet_block', 'labnet_kernel', 'Node_192_168_60_2', 'Node_192_168_60_3',
+        'Node_192_168_60_4', 'Node_192_168_60_5', 'Node_192_168_60_6']
+    assert rows[5]['since'] == '2026-11-29 02:00:01'
+    assert rows[5]['info'] == 'Active        Socket: Connection refused'
+    assert bird.established(rows) == {'Node_192_168_60_2', 'Node_192_168_60_4'}
+    assert bird.parse_show_protocols('') == []
+
+
+def test_full_mesh():
+    lab = plan(3)
+    settings = calico_bird.bird_config(lab, 'n1')
+    assert settings['router_id'] == '192.168.0.1' and settings['as_number'] == 64512
+    assert settings['route_reflector'] is False
+    assert [(s['name'], s['neighbor'], s['rr_client']) for s in settings['sessions']] == [
+        ('Mesh_192_168_0_2', '192.168.0.2', False), ('Mesh_192_168_0_3', '192.168.0.3', False)]
+    assert settings['peer_blocks'] == [lab['n2']['block'], lab['n3']['block']]
+    assert settings['next_hops'][0] == {'address': '192.168.0.2', 'peer': 'n2', 'dev': 'eth0', 'onlink': False}
+
+
+def test_route_reflectors():
+    lab = plan(5)
+    reflector = calico_bird.bird_config(lab, 'n1', ['n1', 'n2'], '244.0.0.1', 65001)
+    assert reflector['route_reflector'] and reflector['as_number'] == 65001
+    assert [(s['peer'], s['rr_client']) for s in reflector['sessions']] == [
+        ('n2', False), ('n3', True), ('n4', True), ('n5', True)]
+    assert all(s['name'].startswith('Node_') for s in reflector['sessions'])
+    client = calico_bird.bird_config(lab, 'n4', ['n1', 'n2'])
+    assert [(s['peer'], s['rr_client']) for s in client['sessions']] == [('n1', False), ('n2', False)]
+    # A client still knows how to reach every peer's next hop: reflected routes keep the origin's.
+    assert [hop['peer'] for hop in client['next_hops']] == ['n1', 'n2', 'n3', 'n5']
+
+
+def test_ipip_next_hops_follow_the_ipip_mode():
+    always = calico_bird.bird_config(plan(3, 'ipip', subnets=2), 'n1')
+    assert [(h['dev'], h['onlink']) for h in always['next_hops']] == [('tunl0', True), ('tunl0', True)]
+    cross = calico_bird.bird_config(plan(3, 'ipip', subnets=2, ipip_mode='cross_subnet'), 'n1')
+    # n1 and n3 share 192.168.1.0/24; n2 is on 192.168.0.0/24.
+    assert [(h['peer'], h['dev'], h['onlink']) for h in cross['next_hops']] == [
+        ('n2', 'tunl0', True), ('n3', 'eth0', False)]
+
+
+@pytest.mark.parametrize('args, message', [
+    ((['n9'],), 'calico_route_reflectors: n9 is not a lab host'),
+    ((['n1', 'n1'],), 'calico_route_reflectors: n1 is listed twice'),
+    (('n1',), 'calico_route_reflectors: must be a list'),
+    (([], '244.0.0.300'), 'calico_route_reflector_cluster_id'),
+    (([], '244.0.0.1', 0), 'calico_as_number: 0 is not an AS number'),
+    (([], '244.0.0.1', 'private'), 'calico_as_number'),
+    (([], '244.0.0.1', 4294967296), 'calico_as_number'),
+])
+def test_bad_settings_name_the_field(args, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        calico_bird.bird_config(plan(3), 'n1', *args)
+
+
+def test_one_host_has_no_peers():
+    with pytest.raises(AnsibleFilterError, match='at least two hosts'):
+        calico_bird.bird_config(plan(1), 'n1')
+
+
+def up(*names):
+    return 'BIRD 2.0.12 ready.\nName Proto Table State Since Info\n' + ''.join(
+        '%s BGP --- up 02:00:00.663 Established\n' % name for name in names)
+
+
+def routes(lab, host, mode='bgp'):
+    me = lab[host]
+    items = [{'type': 'blackhole', 'dst': me['block'], 'protocol': 'bird', 'flags': []}]
+    for peer in me['peers']:
+        tunnel = mode == 'ipip' and peer['encapsulate']
+        items.append({'dst': peer['block'], 'gateway': peer['node_ip'], 'dev': 'tunl0' if tunnel else 'eth0',
+                      'protocol': 'bird', 'flags': ['onlink'] if tunnel else []})
+    return json.dumps(items)
+
+
+def test_report_all_good_and_each_failure():
+    lab = plan(3, 'ipip')
+    protocols = {'n1': up('Mesh_192_168_0_2', 'Mesh_192_168_0_3'), 'n2': up('Mesh_192_168_0_1', 'Mesh_192_168_0_3'),
+                 'n3': up('Mesh_192_168_0_1', 'Mesh_192_168_0_2')}
+    good = dict((h, routes(lab, h, 'ipip')) for h in lab)
+    report = calico_bird.bird_report(lab, protocols, good)
+    assert report['failures'] == []
+    assert report['lines'][0] == 'n1: 2/2 BGP sessions Established, 2/2 peer blocks learned (proto bird)'
+
+    protocols['n3'] = up('Mesh_192_168_0_1')
+    plain = dict(good, n1=routes(lab, 'n1', 'bgp'), n2=json.dumps(json.loads(good['n2'])[1:]))
+    failures = calico_bird.bird_report(lab, protocols, plain)['failures']
+    assert 'n3: BGP session Mesh_192_168_0_2 (to n2) is not Established' in failures
+    assert 'n1: route to %s (n2) is via 192.168.0.2 dev eth0, want via 192.168.0.2 dev tunl0 onlink' \
+        % lab['n2']['block'] in failures
+    assert 'n2: no proto bird blackhole for its own block %s' % lab['n2']['block'] in failures
+    assert len(failures) == 4  # n1's route to n3 is wrong the same way
+
+
+def render(lab, host, reflectors=(), daemon='process'):
+    environment = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
+    with open(TEMPLATE) as handle:
+        template = environment.from_string(handle.read())
+    return template.render(
+        inventory_hostname=host, calico_route_reflectors=list(reflectors), calico_bird_daemon=daemon,
+        calico_bird_run_dir='/run/labnet-calico-bird-%s' % host, calico_bird_connect_retry=5,
+        calico_bird_hold_time=30, calico_bird_keepalive_time=10,
+        calico_bird_settings=calico_bird.bird_config(lab, host, list(reflectors)))
+
+
+@pytest.mark.skipif(not shutil.which('bird'), reason='needs bird (apt-get install bird2)')
+@pytest.mark.parametrize('mode, reflectors, host, daemon', [
+    ('bgp', (), 'n1', 'process'), ('ipip', (), 'n2', 'service'),
+    ('bgp', ('n1', 'n2'), 'n1', 'process'), ('ipip', ('n1', 'n2'), 'n4', 'service')])
+def test_template_is_accepted_by_bird(tmp_path, mode, reflectors, host, daemon):
+    text = render(plan(4, mode), host, reflectors, daemon)
+    config = tmp_path / 'bird.conf'
+    config.write_text(text)
+    result = subprocess.run(['bird', '-p', '-c', str(config)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr + text
+    sessions = [line.split()[2] for line in text.splitlines() if line.startswith('protocol bgp ')]
+    assert sessions == [s['name'] for s in calico_bird.bird_config(plan(4, mode), host, list(reflectors))['sessions']]
+    assert ('rr client;' in text) == (host in reflectors)
