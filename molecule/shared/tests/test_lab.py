@@ -29,7 +29,10 @@ ROUTING = os.environ.get('CALICO_EXPECT_ROUTING', 'static')
 PEER_PROTO = {'static': '78', 'bird': '12'}[ROUTING]
 HOSTVARS = dict((name, RUNNER.get_variables(name)) for name in NODES)
 SAMPLE = next(iter(HOSTVARS.values())) if HOSTVARS else {}
-PLAN = calico_lab_plan(HOSTVARS, NODES, pool=SAMPLE.get('calico_ipam_pool'),
+# The plan (IPAM) follows inventory order, as in Ansible's groups; get_hosts() sorts by name.
+INVENTORY_ORDER = RUNNER.inventory.get('calico_nodes', {}).get('hosts', [])
+ORDERED_NODES = [h for h in INVENTORY_ORDER if h in NODES] + [h for h in NODES if h not in INVENTORY_ORDER]
+PLAN = calico_lab_plan(HOSTVARS, ORDERED_NODES, pool=SAMPLE.get('calico_ipam_pool'),
                        block_size=SAMPLE.get('calico_block_size', 26), mode=MODE,
                        ipip_mode=SAMPLE.get('calico_ipip_mode', 'always'))
 
