@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
-scenarios=(default ipip ipip-cross-subnet)
+scenarios=(default bird ipip ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint molecule)
 

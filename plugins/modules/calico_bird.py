@@ -240,6 +240,7 @@ class Bird:
                 raise LabError('bird (pid %d) did not stop within 15 s of SIGTERM' % pid)
         self.actions.append('stopped')
 
+
 def process_gone(pid):
     """True once the process has exited (a zombie waiting for its parent counts as gone)."""
     try:
