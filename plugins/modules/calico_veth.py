@@ -282,9 +282,12 @@ class VethPlanner:
                                                            spec['pod_ifname'], spec['host_ifname']))
             if host_link is not None:  # ours, but its peer is gone or elsewhere: make it again
                 host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
-            host_changes.append(Change(None, ['link', 'add', spec['host_ifname'], 'type', 'veth', 'peer',
-                                              'name', spec['pod_ifname'], 'netns', spec['netns']]))
-            host_link = {'mac': None, 'mtu': None, 'up': False, 'alias': ''}
+            # The MAC goes in with the link: a MAC set afterwards races systemd-udev, whose
+            # MACAddressPolicy=persistent replaces the kernel's random MAC of a new device.
+            host_changes.append(Change(None, ['link', 'add', spec['host_ifname'], 'address', spec['mac'],
+                                              'type', 'veth', 'peer', 'name', spec['pod_ifname'],
+                                              'netns', spec['netns']]))
+            host_link = {'mac': spec['mac'], 'mtu': None, 'up': False, 'alias': ''}
             pod_link = {'mtu': None, 'up': False, 'addresses': []}
 
         host_ifname, pod_ifname, netns = spec['host_ifname'], spec['pod_ifname'], spec['netns']
