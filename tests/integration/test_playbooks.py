@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from ansible_collections.labnet.calico.plugins.module_utils.bird import parse_show_protocols
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 PLAYBOOK = os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook')
 
@@ -126,6 +128,13 @@ def bird_blocks(host):
     return dict((r['dst'], r.get('type', 'unicast')) for r in json.loads(out or '[]'))
 
 
+def bird_sessions(host):
+    """{session: (since, info)} from the host's BIRD."""
+    out = subprocess.run(['birdc', '-s', '/run/labnet-calico-bird-%s/bird.ctl' % host, 'show', 'protocols'],
+                         capture_output=True, text=True, check=True).stdout
+    return dict((row['name'], (row['since'], row['info'])) for row in parse_show_protocols(out) if row['proto'] == 'BGP')
+
+
 def lab_birds(hosts):
     found = subprocess.run(['pgrep', '-f', '-a', '/run/labnet-calico-bird-'], capture_output=True, text=True).stdout
     return [line for line in found.splitlines() if any('/run/labnet-calico-bird-%s/' % h in line for h in hosts)]
@@ -153,7 +162,10 @@ def test_bird_four_hosts_stop_withdraws_rerun_restores(clean_machine, tmp_path):
     blocks = dict((h, bird_blocks(h)) for h in ('s1', 's2', 's3', 's4'))
     s4_block = next(dst for dst, kind in blocks['s4'].items() if kind == 'blackhole')
     assert all(blocks[h].get(s4_block) == 'unicast' for h in ('s1', 's2', 's3'))
+    sessions = bird_sessions('s1')
+    assert len(sessions) == 3 and all(info.startswith('Established') for _since, info in sessions.values())
     assert_ok(run_playbook('bgp.yml', str(inventory), *bird), changed=0)
+    assert bird_sessions('s1') == sessions      # a re-run restarts no session (same "since" times)
 
     # Stop s4's BIRD as an operator would (SIGTERM): the others withdraw its block at once.
     pid = open('/run/labnet-calico-bird-s4/bird.pid').read().strip()
