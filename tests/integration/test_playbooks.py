@@ -185,3 +185,27 @@ def test_bird_four_hosts_stop_withdraws_rerun_restores(clean_machine, tmp_path):
     output = assert_ok(run_playbook('bgp.yml', str(inventory)))
     assert '4 pods reach each other (bgp mode)' in output
     assert lab_birds(('s1', 's2', 's3', 's4')) == [] and all(bird_blocks(h) == {} for h in ('s1', 's2', 's3', 's4'))
+
+
+def test_two_subnets_vxlan_cross_subnet_then_teardown(clean_machine, tmp_path):
+    """Hosts on two subnets (a router namespace between them): VXLAN cross_subnet, then a teardown,
+    which must not judge the inventory by BGP mode's one-segment rule."""
+    inventory = tmp_path / 'hosts.yml'
+    inventory.write_text('\n'.join([
+        'all:',
+        '  vars: {calico_ipam_pool: 10.244.0.0/16, calico_vxlan_mode: cross_subnet}',
+        '  children:',
+        '    calico_nodes:',
+        '      vars:',
+        '        calico_lab_provider: netns',
+        '        ansible_connection: labnet.calico.netns',
+        '        ansible_python_interpreter: "{{ ansible_playbook_python }}"',
+        '      hosts:',
+        '        x1: {calico_node_address: 192.168.81.11/24, calico_workloads: [{name: x1p}]}',
+        '        x2: {calico_node_address: 192.168.81.12/24, calico_workloads: [{name: x2p}]}',
+        '        x3: {calico_node_address: 192.168.82.13/24, calico_workloads: [{name: x3p}]}',
+        '']))
+    clean_machine.append(str(inventory))
+    output = assert_ok(run_playbook('vxlan.yml', str(inventory)))
+    assert '3 pods reach each other (vxlan mode)' in output
+    assert_ok(run_playbook('teardown.yml', str(inventory)))
