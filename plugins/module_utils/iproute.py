@@ -337,6 +337,10 @@ class IPRoute:
     def netns_names(self):
         return set(item['name'] for item in self.query(['netns', 'list']))
 
+    def netns_by_id(self):
+        """{nsid: name} of the named namespaces this one has an id for (what link_netnsid refers to)."""
+        return dict((item['id'], item['name']) for item in self.query(['netns', 'list']) if 'id' in item)
+
     def links(self, netns=None):
         """Every link of a namespace with its details and IPv4 addresses, by name."""
         return dict((link['name'], link) for link in

@@ -23,6 +23,8 @@ description:
     never changed or removed.
   - Many workloads can be handled in one call with O(workloads); state is read once per call and
     changes are applied with one C(ip -batch) per namespace.
+  - With O(purge), pairs the module made for workloads that are no longer listed are removed too,
+    so that a pod taken out of the inventory goes on the next run.
   - Routes and sysctls of the workload are set by M(labnet.calico.calico_route) and
     M(labnet.calico.proxy_arp).
 author:
@@ -70,6 +72,15 @@ options:
   delete_netns:
     description:
       - With O(state=absent), also delete the workload's network namespace.
+    type: bool
+    default: false
+  purge:
+    description:
+      - Also remove the pairs this module made for workloads that are not wanted here (not in
+        O(workloads), or not O(workload)). They are found by their alias C(labnet.calico:<workload>)
+        and their default C(cali) name; a pair given a O(host_ifname) of its own is not found. The
+        workload's namespace goes too when nothing but C(lo) and the pod end is in it and no
+        process runs in it; otherwise it is kept and listed in RV(kept_netns).
     type: bool
     default: false
   workloads:
@@ -154,15 +165,28 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: ['ip netns add netns01', 'ip link add cali5d9d6d0b1e8 type veth peer name eth0 netns netns01']
+  sample: ['ip netns add netns01',
+           'ip link add cali5d9d6d0b1e8 address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns netns01']
+purged:
+  description: Workloads whose pairs O(purge) removed (or would remove, in check mode).
+  returned: when O(purge) is true
+  type: list
+  elements: str
+  sample: [netns05]
+kept_netns:
+  description: Namespaces of purged workloads that were kept, because something else is in them.
+  returned: when O(purge) is true
+  type: list
+  elements: str
+  sample: []
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    CALICO_HOST_MAC, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, check_netns,
-    check_workload_id, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
+    CALICO_HOST_MAC, LAB_ALIAS_PREFIX, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu,
+    check_netns, check_workload_id, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
@@ -319,12 +343,50 @@ class VethPlanner:
         return ns_changes, host_changes, pod_changes, before, describe(spec, after_host, after_pod)
 
 
+def stale_pairs(iproute, planner, wanted):
+    """Pairs this module made for workloads that are not wanted: (workload, host link, netns or None)."""
+    wanted_ids = set(spec['workload'] for spec in wanted)
+    names_by_id = iproute.netns_by_id()
+    stale = []
+    for link in planner.host_links.values():
+        if link['kind'] != 'veth' or not link['alias'].startswith(LAB_ALIAS_PREFIX + ':'):
+            continue
+        workload = link['alias'][len(LAB_ALIAS_PREFIX) + 1:]
+        # Only a pair named as this module names it: never an underlay link or one named by hand.
+        if workload in wanted_ids or link['name'] != workload_host_ifname(workload):
+            continue
+        stale.append((workload, link, names_by_id.get(link['peer_netnsid'])))
+    return sorted(stale, key=lambda item: item[0])
+
+
+def purge_changes(iproute, planner, wanted):
+    """Changes that remove the stale pairs, and the namespaces that held nothing else."""
+    host_changes, ns_changes, before, purged, kept = [], [], [], [], []
+    for workload, link, netns in stale_pairs(iproute, planner, wanted):
+        host_changes.append(Change(None, ['link', 'del', link['name']]))
+        before.append('%s: %s (no longer wanted) <-> [%s]' % (workload, link['name'], netns or '?'))
+        purged.append(workload)
+        if not netns:
+            continue
+        others = [name for name, pod_link in planner.pod_links(netns).items()
+                  if name != 'lo' and not is_peer(link, pod_link)]
+        if others or iproute.netns_pids(netns):
+            kept.append(netns)
+        else:
+            ns_changes.append(Change(None, ['netns', 'del', netns]))
+    return host_changes, ns_changes, before, purged, kept
+
+
 def run_module(module):
     wanted = wanted_workloads(module.params)
     iproute = IPRoute(module)
     planner = VethPlanner(iproute)
     ns_changes, host_changes, pod_changes = [], [], []
     before, after, results = [], [], []
+    extra = {}
+    if module.params['purge']:
+        host_changes, pod_changes, before, extra['purged'], extra['kept_netns'] = purge_changes(
+            iproute, planner, wanted)
     for spec in wanted:
         ns_part, host_part, pod_part, was, will_be = planner.plan(spec)
         # Namespaces are deleted only after their links are gone; created before links go in.
@@ -341,7 +403,7 @@ def run_module(module):
         results.append(dict((k, spec[k]) for k in shown))
     changes = ns_changes + host_changes + pod_changes
     iproute.apply(changes)
-    exit_with_changes(module, iproute, before, after, workloads=results)
+    exit_with_changes(module, iproute, before, after, workloads=results, **extra)
 
 
 def main():
@@ -368,6 +430,7 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             delete_netns=dict(type='bool', default=False),
             workloads=dict(type='list', elements='dict', options=item_spec),
+            purge=dict(type='bool', default=False),
         ),
         mutually_exclusive=[('workload', 'workloads')],
         required_one_of=[('workload', 'workloads')],

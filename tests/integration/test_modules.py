@@ -208,3 +208,31 @@ def test_bird_process_start_rerun_reconfigure_absent(lab):
         if os.path.exists(paths['pid_file']):
             subprocess.run(['kill', open(paths['pid_file']).read().strip()], check=False)
         subprocess.run(['rm', '-rf', run_dir], check=False)
+
+
+def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
+    p1, p2, p3 = (lab['prefix'] + name for name in ('p1', 'p2', 'p3'))
+    everything = [{'workload': p1, 'address': '10.77.0.2'}, {'workload': p2, 'address': '10.77.0.3'},
+                  {'workload': p3, 'address': '10.77.0.4'}]
+    assert module(lab, 'calico_veth', {'workloads': everything})['changed']
+    # Not the module's: a tagged link under another name, and an underlay-style alias.
+    ip('-n', lab['host'], 'link', 'add', 'byhand0', 'type', 'veth', 'peer', 'name', 'byhand1')
+    ip('-n', lab['host'], 'link', 'set', 'byhand0', 'alias', 'labnet.calico:' + p2 + 'x')
+    ip('-n', lab['host'], 'link', 'set', 'byhand1', 'alias', 'labnet.calico:netns_lab:lab:host')
+    sleeper = subprocess.Popen(['ip', 'netns', 'exec', p3, 'sleep', '60'])  # something lives in p3
+    try:
+        before = state(lab)
+        checked = module(lab, 'calico_veth', {'workloads': everything[:1], 'purge': True}, check=True)
+        assert checked['changed'] and checked['purged'] == sorted([p2, p3]) and state(lab) == before
+        result = module(lab, 'calico_veth', {'workloads': everything[:1], 'purge': True})
+        assert result['changed'] and result['purged'] == sorted([p2, p3]) and result['kept_netns'] == [p3]
+        links = ip('-n', lab['host'], '-br', 'link')
+        assert 'byhand0' in links and 'byhand1' in links and 'cali' in links
+        assert len([line for line in links.splitlines() if line.startswith('cali')]) == 1
+        namespaces = ip('netns', 'list')
+        assert p1 in namespaces and p2 not in namespaces and p3 in namespaces
+        again = module(lab, 'calico_veth', {'workloads': everything[:1], 'purge': True})
+        assert not again['changed'] and again['purged'] == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()

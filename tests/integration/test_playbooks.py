@@ -83,7 +83,7 @@ def test_seeds_lab_bgp_rerun_switch_and_teardown(clean_machine):
     assert machine_state() == before
 
 
-def test_three_hosts_from_a_pool(clean_machine):
+def test_three_hosts_from_a_pool(clean_machine, tmp_path):
     inventory = os.path.join(ROOT, 'inventories', 'three-hosts-pool', 'hosts.yml')
     clean_machine.append(inventory)
     output = assert_ok(run_playbook('bgp.yml', inventory))
@@ -91,6 +91,15 @@ def test_three_hosts_from_a_pool(clean_machine):
     # IPAM: node-1 gets the pool's first /26, its pods the addresses after the tunnel address.
     assert 'node-1 192.168.50.11/24 block 10.244.0.0/26 pods pod-1a=10.244.0.1, pod-1b=10.244.0.2' in output
     assert_ok(run_playbook('bgp.yml', inventory), changed=0)
+    # A pod taken out of the inventory is gone after the next run: its pair, routes and namespace.
+    fewer = tmp_path / 'hosts.yml'
+    fewer.write_text(open(inventory).read().replace('[{name: pod-2a}, {name: pod-2b}]', '[{name: pod-2a}]'))
+    output = assert_ok(run_playbook('bgp.yml', str(fewer)))
+    assert '4 pods reach each other (bgp mode)' in output
+    assert 'pod-2b' not in subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
+    node2 = subprocess.run(['ip', '-n', 'node-2', 'route', 'show', 'proto', '77'], capture_output=True, text=True)
+    assert len(node2.stdout.splitlines()) == 1
+    assert_ok(run_playbook('bgp.yml', str(fewer)), changed=0)
 
 
 def test_ipip_stops_before_any_change_without_the_driver(clean_machine):
