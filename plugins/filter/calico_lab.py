@@ -296,6 +296,62 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
     return {'lines': lines, 'failures': failures, 'mode': mode}
 
 
+def capture_probes(plan, host):
+    """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods."""
+    mine = plan[host]['workloads']
+    probes = []
+    for peer in plan[host]['peers'] if mine else []:
+        theirs = plan[peer['name']]['workloads']
+        if theirs:
+            probes.append({'source': mine[0]['netns'], 'source_ip': mine[0]['ip'],
+                           'target': theirs[0]['name'], 'ip': theirs[0]['ip']})
+    return probes
+
+
+# How the packets must cross the underlay when the route to a pod goes through this device.
+ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
+ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
+
+
+def capture_report(captures, plan):
+    """Judge what pod_capture registered on every host: what crossed the underlay agrees with the routes.
+
+    Every echo request the probe sent must have left through the underlay and every reply come back,
+    encapsulated as the route's device says (plain for the underlay itself), between the two hosts'
+    node addresses. Returns {'lines', 'failures'}.
+    """
+    pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
+    lines, failures = [], []
+    for host in sorted(captures):
+        for r in (captures[host] or {}).get('results') or []:  # a skipped task has no results
+            pair = '%s: %s -> %s' % (host, r['source'], r['target'])
+            want = ROUTE_ENCAPSULATION.get(r.get('route_dev'), 'none')
+            requests = [p for p in r['packets'] if p['direction'] == 'out' and p['icmp'] == 'request']
+            replies = [p for p in r['packets'] if p['direction'] == 'in' and p['icmp'] == 'reply']
+            example = (requests or replies or [{'text': 'nothing of theirs'}])[0]['text']
+            lines.append('%s on %s: %d requests out, %d replies in, e.g. %s'
+                         % (pair, plan[host]['underlay_dev'], len(requests), len(replies), example))
+            if len(requests) != r['sent'] or len(replies) != r['received']:
+                failures.append('%s: ping sent %d and got %d back, but %s carried %d requests out and %d replies in'
+                                % (pair, r['sent'], r['received'], plan[host]['underlay_dev'], len(requests),
+                                   len(replies)))
+            wrong = sorted(set(p['encapsulation'] for p in r['packets'] if p['encapsulation'] != want))
+            if wrong:
+                failures.append('%s: the route goes through %s, so %s on the wire, but packets crossed %s'
+                                % (pair, r.get('route_dev'), ENCAPSULATION_NAMES[want],
+                                   ' and '.join(ENCAPSULATION_NAMES[e] for e in wrong)))
+            peer = plan.get(pod_host.get(r['target']))
+            if want == 'none' or not peer:
+                continue
+            ends = {'out': (plan[host]['node_ip'], peer['node_ip']), 'in': (peer['node_ip'], plan[host]['node_ip'])}
+            strays = [p['text'] for p in r['packets'] if p['encapsulation'] == want
+                      and (p['outer_src'], p['outer_dst']) != ends[p['direction']]]
+            if strays:
+                failures.append('%s: outer addresses should be %s <-> %s: %s'
+                                % (pair, plan[host]['node_ip'], peer['node_ip'], strays[0]))
+    return {'lines': lines, 'failures': failures}
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -305,6 +361,8 @@ class FilterModule(object):
             'calico_workload_routes': workload_routes,
             'calico_peer_routes': peer_routes,
             'calico_verify_report': verify_report,
+            'calico_capture_probes': capture_probes,
+            'calico_capture_report': capture_report,
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,

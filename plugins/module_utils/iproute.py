@@ -341,6 +341,12 @@ class IPRoute:
         """{nsid: name} of the named namespaces this one has an id for (what link_netnsid refers to)."""
         return dict((item['id'], item['name']) for item in self.query(['netns', 'list']) if 'id' in item)
 
+    def route_get(self, address):
+        """How this namespace routes ADDRESS: {'dev', 'gateway'} ({} when it has no route)."""
+        rc, out, _err = self.run(['-j', 'route', 'get', address], check_rc=False)
+        found = parse_json_output(out) if rc == 0 else []
+        return {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
+
     def links(self, netns=None):
         """Every link of a namespace with its details and IPv4 addresses, by name."""
         return dict((link['name'], link) for link in

@@ -97,32 +97,14 @@ failed_pairs:
   type: int
 '''
 
-import json
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_netns, parse_ipv4_address,
+    IPRoute, LabError, check_netns, parse_ipv4_address,
 )
-
-_SUMMARY_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?received')
-_TTL_RE = re.compile(r'ttl=(\d+)')
-_RTT_RE = re.compile(r'rtt min/avg/max/mdev = [\d.]+/([\d.]+)/')
-
-
-def parse_ping(output):
-    """Sent, received, the TTL of the last reply and the average RTT from ping's output."""
-    summary = _SUMMARY_RE.search(output)
-    ttls = _TTL_RE.findall(output)
-    rtt = _RTT_RE.search(output)
-    return {
-        'sent': int(summary.group(1)) if summary else 0,
-        'received': int(summary.group(2)) if summary else 0,
-        'ttl': int(ttls[-1]) if ttls else None,
-        'rtt_avg_ms': float(rtt.group(1)) if rtt else None,
-    }
+from ansible_collections.labnet.calico.plugins.module_utils.ping import check_ping_options, ping_from_netns
 
 
 def main():
@@ -145,35 +127,22 @@ def main():
         sources = [check_netns(source, 'sources[%d]' % i) for i, source in enumerate(params['sources'])]
         targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
                    for i, t in enumerate(params['targets'])]
-        for option, low, high in (('count', 1, 20), ('deadline', 1, 30), ('parallel', 1, 64)):
-            if not low <= params[option] <= high:
-                raise LabError('%s: %d is outside %d-%d' % (option, params[option], low, high))
-        if params['interval'] < 0.2:
-            raise LabError('interval: at least 0.2 seconds')
+        check_ping_options(params)
+        if not 1 <= params['parallel'] <= 64:
+            raise LabError('parallel: %d is outside 1-64' % params['parallel'])
     except LabError as exc:
         module.fail_json(msg=str(exc))
 
-    ip = module.get_bin_path('ip', required=True)
-    ping = module.get_bin_path('ping', required=True)
-
     def run_pair(pair):
         source, (name, address) = pair
-        argv = [ip, 'netns', 'exec', source, ping, '-n', '-c', str(params['count']), '-i', str(params['interval']),
-                '-W', '1', '-w', str(params['deadline']), address]
-        _rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
-        result = parse_ping(out)
+        result = ping_from_netns(module, source, address, params['count'], params['interval'], params['deadline'])
         result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
-        if not result['ok']:
-            result['error'] = (err or out).strip().splitlines()[-1:] or ['no reply']
         return result
 
     # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
-    paths = {}
-    for _name, address in targets:
-        rc, out, _err = module.run_command([ip, '-j', 'route', 'get', address], environ_update={'LC_ALL': 'C'})
-        found = json.loads(out) if rc == 0 and out.strip() else []
-        paths[address] = {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
+    iproute = IPRoute(module)
+    paths = dict((address, iproute.route_get(address)) for _name, address in targets)
 
     pairs = [(source, target) for source in sources for target in targets if source != target[0]]
     with ThreadPoolExecutor(max_workers=params['parallel']) as pool:

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from ansible_collections.labnet.calico.plugins.filter import calico_lab
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BIN = os.path.join(ROOT, '.venv', 'bin')
 
@@ -236,3 +238,44 @@ def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
+    """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
+    host, pod, peer = lab['host'], lab['prefix'] + 'p1', lab['prefix'] + 'r'
+    ip('netns', 'add', pod)
+    ip('netns', 'add', peer)
+    ip('-n', host, 'link', 'add', 'pod0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod)
+    ip('-n', host, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', peer)
+    for netns, dev, address in ((host, 'pod0', '10.77.0.1/24'), (pod, 'eth0', '10.77.0.2/24'),
+                                (host, 'u0', '172.31.251.1/24'), (peer, 'u0', '172.31.251.2/24'),
+                                (peer, 'lo', '10.77.1.2/32')):
+        ip('-n', netns, 'addr', 'add', address, 'dev', dev)
+        ip('-n', netns, 'link', 'set', dev, 'up')
+    ip('-n', pod, 'route', 'add', 'default', 'via', '10.77.0.1')
+    ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
+    ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
+    subprocess.run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], check=True)
+    probes = [{'source': pod, 'source_ip': '10.77.0.2', 'target': 'behind-peer', 'ip': '10.77.1.2'}]
+
+    seen = module(lab, 'pod_capture', {'interface': 'u0', 'probes': probes, 'count': 3}, check=True)
+    assert not seen['failed'] and not seen['changed']
+    result = seen['results'][0]
+    assert (result['sent'], result['received'], result['route_dev']) == (3, 3, 'u0')
+    assert [p['text'] for p in result['packets']] == [
+        'out 10.77.0.2 > 10.77.1.2 ICMP echo request', 'in 10.77.1.2 > 10.77.0.2 ICMP echo reply'] * 3
+    report = calico_lab.capture_report({'h': {'results': [result]}},
+                                       {'h': {'underlay_dev': 'u0', 'node_ip': '172.31.251.1', 'workloads': []}})
+    assert report['failures'] == []
+
+    elsewhere = module(lab, 'pod_capture', {'interface': 'eth0', 'probes': probes, 'count': 1})['results'][0]
+    assert elsewhere['received'] == 1 and elsewhere['packets'] == []   # the pings did not cross eth0
+    report = calico_lab.capture_report({'h': {'results': [elsewhere]}},
+                                       {'h': {'underlay_dev': 'eth0', 'node_ip': '172.31.250.1', 'workloads': []}})
+    assert report['failures'] == ['h: %s -> behind-peer: ping sent 1 and got 1 back, but eth0 carried 0 requests '
+                                  'out and 0 replies in' % pod]
+
+    for args, message in (({'interface': 'u' * 16}, 'interface: '), ({'interface': 'nosuch0'}, 'interface: cannot watch'),
+                          ({'interface': 'u0', 'count': 50}, 'count: 50 is outside 1-20')):
+        failed = module(lab, 'pod_capture', dict({'probes': probes}, **args))
+        assert failed['failed'] and failed['msg'].startswith(message), failed['msg']

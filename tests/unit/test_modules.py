@@ -2,7 +2,8 @@
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
-from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth, pod_ping
+from ansible_collections.labnet.calico.plugins.module_utils.ping import parse_ping
+from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth
 
 
 def route_params(**overrides):
@@ -73,5 +74,5 @@ def test_ping_output_is_parsed():
               '--- 10.10.1.2 ping statistics ---\n'
               '2 packets transmitted, 2 received, 0% packet loss, time 201ms\n'
               'rtt min/avg/max/mdev = 0.080/0.090/0.101/0.010 ms\n')
-    assert pod_ping.parse_ping(output) == {'sent': 2, 'received': 2, 'ttl': 62, 'rtt_avg_ms': 0.09}
-    assert pod_ping.parse_ping('3 packets transmitted, 0 received, 100% packet loss')['ttl'] is None
+    assert parse_ping(output) == {'sent': 2, 'received': 2, 'ttl': 62, 'rtt_avg_ms': 0.09}
+    assert parse_ping('3 packets transmitted, 0 received, 100% packet loss')['ttl'] is None
