@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the lab knows about BIRD 2: the names of its BGP sessions and how to read ``show protocols``.
 
-Shared by the calico_bird module (which waits for sessions) and the lab filters (which plan the
-sessions and judge them in verify), so that both agree on names and states.
+Used by the lab filters: calico_bird_config names the sessions, calico_bird_established is what the
+bird role waits on, calico_bird_report judges them in verify - so that all agree on names and states.
 """
 
 from __future__ import absolute_import, division, print_function

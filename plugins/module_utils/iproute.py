@@ -183,6 +183,11 @@ KERNEL_FALLBACK_LINKS = {
 }
 
 
+def is_kernel_fallback(link):
+    """A tunnel device the kernel puts in every namespace once its driver is loaded (e.g. tunl0)."""
+    return link['name'] in KERNEL_FALLBACK_LINKS and KERNEL_FALLBACK_LINKS[link['name']] == link.get('kind')
+
+
 def untagged_links(links):
     """Names of the links (``IPRoute.links()`` values) that nobody can claim for the lab.
 
@@ -193,7 +198,7 @@ def untagged_links(links):
     for link in links:
         if link['name'] == 'lo' or is_lab_alias(link.get('alias')):
             continue
-        if link['name'] in KERNEL_FALLBACK_LINKS and KERNEL_FALLBACK_LINKS[link['name']] == link.get('kind'):
+        if is_kernel_fallback(link):
             continue
         found.append(link['name'])
     return sorted(found)
@@ -312,6 +317,17 @@ class Change:
         return ' '.join(shlex.quote(word) for word in prefix + self.args)
 
 
+C_LOCALE = {'LC_ALL': 'C', 'LANG': 'C'}
+
+
+def run_argv(module, argv, check_rc=True, data=None):
+    """Run ARGV (a list, never a shell string) with LC_ALL=C; with check_rc a failure is a LabError."""
+    rc, out, err = module.run_command(argv, data=data, binary_data=data is not None, environ_update=C_LOCALE)
+    if check_rc and rc != 0:
+        raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+    return rc, out, err
+
+
 class IPRoute:
     """Reads state and applies changes with the ``ip`` binary; one instance per module run."""
 
@@ -323,11 +339,7 @@ class IPRoute:
     def run(self, args, netns=None, data=None, check_rc=True, tool='ip'):
         binary = self.ip if tool == 'ip' else self.module.get_bin_path(tool, required=True)
         argv = [binary] + (['-n', netns] if netns else []) + [str(a) for a in args]
-        rc, out, err = self.module.run_command(argv, data=data, binary_data=data is not None,
-                                               environ_update={'LC_ALL': 'C', 'LANG': 'C'})
-        if check_rc and rc != 0:
-            raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
-        return rc, out, err
+        return run_argv(self.module, argv, check_rc=check_rc, data=data)
 
     def query(self, args, netns=None, tool='ip'):
         """``ip -j ARGS`` (or ``bridge -j ARGS``): parsed JSON."""

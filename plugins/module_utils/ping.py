@@ -7,9 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import re
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_argv
 
 _SUMMARY_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?received')
 _TTL_RE = re.compile(r'ttl=(\d+)')
@@ -42,13 +43,16 @@ def parse_ping(output):
     }
 
 
-def ping_from_netns(module, netns, address, count, interval, deadline):
-    """Ping ADDRESS from inside NETNS; parse_ping's fields plus 'error' when nothing came back."""
+def ping_from_netns(module, netns, address, count, interval, deadline, pattern=None):
+    """Ping ADDRESS from inside NETNS; parse_ping's fields plus 'error' when nothing came back.
+
+    pattern: bytes to fill the echo data with (up to 16), so that these packets can be told apart.
+    """
     ip = module.get_bin_path('ip', required=True)
     ping = module.get_bin_path('ping', required=True)
     argv = [ip, 'netns', 'exec', netns, ping, '-n', '-c', str(count), '-i', str(interval),
-            '-W', '1', '-w', str(deadline), address]
-    _rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
+            '-W', '1', '-w', str(deadline)] + (['-p', binascii.hexlify(pattern).decode()] if pattern else []) + [address]
+    _rc, out, err = run_argv(module, argv, check_rc=False)
     result = parse_ping(out)
     if result['received'] == 0:
         result['error'] = (err or out).strip().splitlines()[-1:] or ['no reply']

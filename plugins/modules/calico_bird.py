@@ -19,7 +19,8 @@ description:
     restarts.
   - O(daemon=service) drives the system's BIRD service (C(bird.service) of Debian's C(bird2) package).
     The first run keeps the file it replaces and whether the service was running in O(state_dir);
-    O(state=absent) stops BIRD, puts that file back and starts the service again if it was running.
+    O(state=absent) stops BIRD, puts that file back, starts the service again if it was running and
+    disables it if it was not enabled.
   - O(daemon=process) runs one C(bird) process of its own with O(config_path), control socket
     O(socket) and pid file O(pid_file), where the module runs. The netns provider runs one per lab
     host namespace this way. O(state=absent) stops only the process whose pid file and command line
@@ -60,6 +61,13 @@ options:
       - Where O(daemon=service) keeps the configuration it replaced and the service's earlier state.
     type: path
     default: /var/lib/labnet-calico
+  installed_now:
+    description:
+      - O(daemon=service) only. The play has just installed BIRD, and its package started and enabled
+        the service; the service is then recorded as the lab's, so that O(state=absent) stops and
+        disables it instead of starting it again with the package's configuration.
+    type: bool
+    default: false
   state:
     description: V(present) writes the configuration and runs BIRD; V(absent) stops it and removes
       what the module wrote.
@@ -104,7 +112,7 @@ config_changed:
   returned: success
   type: bool
 actions:
-  description: What the module did to BIRD, in order (V(started), V(reconfigured), V(stopped), ...).
+  description: What the module did to BIRD, in order (V(started), V(reconfigured), V(stopped), V(disabled)).
   returned: success
   type: list
   elements: str
@@ -120,12 +128,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_guarded
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_argv, run_guarded
 
 HEADER = '# labnet.calico: the lab wrote this file (calico_bird); state=absent removes it.\n'
 SERVICE_RECORD = 'bird-service.json'
 SAVED_CONFIG = 'bird.conf.before-lab'
-C_LOCALE = {'LC_ALL': 'C', 'LANG': 'C'}
+# What birdc configure answers when BIRD took the new file (or will, after the one it is loading).
+RECONFIGURE_ACCEPTED = ('Reconfigured', 'Reconfiguration in progress', 'queueing new config')
 
 
 class Bird:
@@ -142,10 +151,7 @@ class Bird:
         self.actions = []
 
     def run(self, argv, check_rc=True):
-        rc, out, err = self.module.run_command(argv, environ_update=C_LOCALE)
-        if check_rc and rc != 0:
-            raise LabError('%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
-        return rc, out, err
+        return run_argv(self.module, argv, check_rc=check_rc)
 
     def binary(self, name):
         path = self.module.get_bin_path(name)
@@ -209,7 +215,13 @@ class Bird:
         return None
 
     def service_active(self):
-        rc, _out, _err = self.run([self.binary('systemctl'), 'is-active', '--quiet', self.module.params['service_name']],
+        return self.systemctl_says('is-active')
+
+    def service_enabled(self):
+        return self.systemctl_says('is-enabled')
+
+    def systemctl_says(self, question):
+        rc, _out, _err = self.run([self.binary('systemctl'), question, '--quiet', self.module.params['service_name']],
                                   check_rc=False)
         return rc == 0
 
@@ -228,7 +240,7 @@ class Bird:
     def reconfigure(self):
         _rc, out, err = self.run([self.binary('birdc'), '-s', self.socket, 'configure'])
         text = out + err
-        if 'Reconfigured' not in text and 'Reconfiguration in progress' not in text:
+        if not any(answer in text for answer in RECONFIGURE_ACCEPTED):
             raise LabError('birdc configure: %s' % text.strip())
         self.actions.append('reconfigured')
 
@@ -237,10 +249,17 @@ class Bird:
             self.run([self.binary('systemctl'), 'stop', self.module.params['service_name']])
         else:
             pid = self.process_pid()
-            os.kill(pid, signal.SIGTERM)  # BIRD shuts its sessions down and removes its routes
+            try:
+                os.kill(pid, signal.SIGTERM)  # BIRD shuts its sessions down and removes its routes
+            except ProcessLookupError:
+                pass  # it exited since we looked
             if not wait_until(lambda: process_gone(pid), 15):
                 raise LabError('bird (pid %d) did not stop within 15 s of SIGTERM' % pid)
         self.actions.append('stopped')
+
+    def disable(self):
+        self.run([self.binary('systemctl'), 'disable', '--quiet', self.module.params['service_name']])
+        self.actions.append('disabled')
 
 
 def process_gone(pid):
@@ -281,7 +300,9 @@ def take_over_service(module, bird):
     if os.path.exists(record_path):
         return
     current = bird.current_config()
-    record = {'was_active': bird.service_active(), 'saved_config': None}
+    installed_now = module.params['installed_now']
+    record = {'was_active': bird.service_active() and not installed_now,
+              'was_enabled': bird.service_enabled() and not installed_now, 'saved_config': None}
     if not os.path.isdir(state_dir):
         os.makedirs(state_dir, 0o700)
     if current is not None and not current.startswith(HEADER):
@@ -310,7 +331,15 @@ def ensure_present(module, bird):
     if not bird.running():
         bird.start()
     elif config_changed:
-        bird.reconfigure()
+        try:
+            bird.reconfigure()
+        except LabError:
+            # Put the old file back, so that the next run sees the change again and retries.
+            if current is None:
+                os.unlink(bird.config_path)
+            else:
+                bird.write_config(current)
+            raise
     return config_changed, current, wanted
 
 
@@ -325,21 +354,28 @@ def ensure_absent(module, bird):
                 record = json.load(handle)
         if record is None and not ours:
             return False, current, current
-        after = None
+        saved = None
         if record and record.get('saved_config'):
             with open(record['saved_config']) as handle:
-                after = handle.read()
+                saved = handle.read()
+        after = saved if saved is not None else (None if ours else current)
+        # Records written before was_enabled existed: leave the service's enablement alone.
+        disable = record is not None and not record.get('was_enabled', True) and bird.service_enabled()
         if module.check_mode:
             if bird.service_active():
                 bird.actions.append('stopped')
+            if disable:
+                bird.actions.append('disabled')
             return True, current, after
         if bird.service_active():
             bird.stop()
-        if after is not None:
-            bird.write_config(after)
+        if saved is not None:
+            bird.write_config(saved)
             os.unlink(record['saved_config'])
         elif ours:
             os.unlink(bird.config_path)
+        if disable:
+            bird.disable()
         if record and record.get('was_active'):
             bird.start()
         if record:
@@ -347,18 +383,19 @@ def ensure_absent(module, bird):
         return True, current, after
     pid = bird.process_pid()
     leftovers = [path for path in (bird.socket, bird.pid_file) if os.path.exists(path)]
+    after = None if ours else current  # a file that is not the lab's stays
     if pid is None and not ours and not leftovers:
-        return False, current, None
+        return False, current, after
     if module.check_mode:
         if pid is not None:
             bird.actions.append('stopped')
-        return True, current, None
+        return True, current, after
     if pid is not None:
         bird.stop()
     for path in leftovers + ([bird.config_path] if ours else []):
         if os.path.exists(path):
             os.unlink(path)
-    return True, current, None
+    return True, current, after
 
 
 def run_module(module):
@@ -387,6 +424,7 @@ def main():
             pid_file=dict(type='path'),
             service_name=dict(type='str', default='bird'),
             state_dir=dict(type='path', default='/var/lib/labnet-calico'),
+            installed_now=dict(type='bool', default=False),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,

@@ -79,8 +79,9 @@ options:
       - Also remove the pairs this module made for workloads that are not wanted here (not in
         O(workloads), or not O(workload)). They are found by their alias C(labnet.calico:<workload>)
         and their default C(cali) name; a pair given a O(host_ifname) of its own is not found. The
-        workload's namespace goes too when nothing but C(lo) and the pod end is in it and no
-        process runs in it; otherwise it is kept and listed in RV(kept_netns).
+        workload's namespace goes too when nothing but C(lo), the pod end and the kernel's fallback
+        tunnels (such as C(tunl0)) is in it and no process runs in it; otherwise it is kept and listed
+        in RV(kept_netns).
     type: bool
     default: false
   workloads:
@@ -186,7 +187,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
     CALICO_HOST_MAC, LAB_ALIAS_PREFIX, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu,
-    check_netns, check_workload_id, is_lab_alias, lab_alias, parse_ipv4_interface, workload_host_ifname,
+    check_netns, check_workload_id, is_kernel_fallback, is_lab_alias, lab_alias, parse_ipv4_interface,
+    workload_host_ifname,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
@@ -368,8 +370,10 @@ def purge_changes(iproute, planner, wanted):
         purged.append(workload)
         if not netns:
             continue
+        # lo and the kernel's fallback tunnels (tunl0 appears in every namespace once ipip is loaded)
+        # are no reason to keep a namespace; anything else in it is somebody's.
         others = [name for name, pod_link in planner.pod_links(netns).items()
-                  if name != 'lo' and not is_peer(link, pod_link)]
+                  if name != 'lo' and not is_kernel_fallback(pod_link) and not is_peer(link, pod_link)]
         if others or iproute.netns_pids(netns):
             kept.append(netns)
         else:

@@ -16,7 +16,9 @@ description:
   - For each probe, opens a packet socket on the host's underlay O(interface), pings the target from the
     source pod's network namespace (bounded by O(count) and O(deadline)), then decodes every frame the
     socket saw - what C(tcpdump -i eth0) would have shown the seeds.
-  - Keeps the ICMP echo requests and replies between the two pod addresses, and tells how each crossed
+  - The echo data of each probe carries a random mark (C(ping -p)), so only the probe's own requests and
+    their replies are counted, whatever else the pods exchange meanwhile.
+  - Keeps those ICMP echo requests and replies, and tells how each crossed
     the underlay - plain (the pod addresses on the wire, BGP mode), inside IP-in-IP (IP protocol 4, the
     outer addresses those of the two hosts), or inside VXLAN (UDP 4789, with its VNI).
   - Also records how the host routes the target (C(ip route get)), so a caller can check that the wire
@@ -108,6 +110,7 @@ results:
           text: out 172.16.91.201 > 172.16.91.202 IP-in-IP, 10.10.0.2 > 10.10.1.2 ICMP echo request
 '''
 
+import os
 import socket
 import struct
 
@@ -157,16 +160,18 @@ def strip_ethernet(frame):
 
 
 def decode_echo(packet):
-    """(source, destination, 'request' or 'reply') of an ICMP echo IPv4 packet, else None."""
+    """(source, destination, 'request' or 'reply', echo data) of an ICMP echo IPv4 packet, else None."""
     decoded = decode_ipv4(packet)
-    if not decoded or decoded[2] != IPPROTO_ICMP or not decoded[3]:
+    if not decoded or decoded[2] != IPPROTO_ICMP or len(decoded[3]) < 8:
         return None
     kind = ICMP_KINDS.get(decoded[3][0])
-    return (decoded[0], decoded[1], kind) if kind else None
+    return (decoded[0], decoded[1], kind, decoded[3][8:]) if kind else None
 
 
 def decode_frame(frame, ethernet=True):
-    """How one frame carries an ICMP echo: a dict with encapsulation none, ipip or vxlan, else None."""
+    """How one frame carries an ICMP echo: a dict with encapsulation none, ipip or vxlan, else None.
+
+    Its 'data' is the echo data (bytes), where a probe's mark is."""
     packet = strip_ethernet(frame) if ethernet else frame
     outer = decode_ipv4(packet) if packet else None
     if not outer:
@@ -187,7 +192,7 @@ def decode_frame(frame, ethernet=True):
         return None
     if not echo:
         return None
-    found.update(src=echo[0], dst=echo[1], icmp=echo[2])
+    found.update(src=echo[0], dst=echo[1], icmp=echo[2], data=echo[3])
     return found
 
 
@@ -232,13 +237,13 @@ def read_frames(sock, interface):
     return frames
 
 
-def probe_packets(frames, source_ip, target_ip):
-    """The echo requests and replies between the two pods among the frames, decoded."""
+def probe_packets(frames, source_ip, target_ip, mark):
+    """The probe's echo requests and replies (between the two pods, with its mark), decoded."""
     pair = set([source_ip, target_ip])
     packets = []
     for frame, outgoing, ethernet in frames:
         packet = decode_frame(frame, ethernet)
-        if packet and set([packet['src'], packet['dst']]) == pair:
+        if packet and set([packet['src'], packet['dst']]) == pair and mark in packet.pop('data'):
             packet['direction'] = 'out' if outgoing else 'in'
             packet['text'] = describe(packet)
             packets.append(packet)
@@ -285,15 +290,16 @@ def main():
             module.fail_json(msg='interface: watching %s needs root (CAP_NET_RAW)' % interface)
         except OSError as exc:
             module.fail_json(msg='interface: cannot watch %s: %s' % (interface, exc.strerror or exc))
+        mark = os.urandom(8)
         try:
             ping = ping_from_netns(module, probe['source'], probe['ip'], params['count'], params['interval'],
-                                   params['deadline'])
+                                   params['deadline'], pattern=mark)
             frames = read_frames(sock, interface)
         finally:
             sock.close()
         result = dict(probe, sent=ping['sent'], received=ping['received'], route_dev=route.get('dev'),
                       route_gateway=route.get('gateway'), frames_seen=len(frames),
-                      packets=probe_packets(frames, probe['source_ip'], probe['ip']))
+                      packets=probe_packets(frames, probe['source_ip'], probe['ip'], mark))
         results.append(result)
     module.exit_json(changed=False, results=results)
 

@@ -258,8 +258,16 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
     subprocess.run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], check=True)
     probes = [{'source': pod, 'source_ip': '10.77.0.2', 'target': 'behind-peer', 'ip': '10.77.1.2'}]
 
-    seen = module(lab, 'pod_capture', {'interface': 'u0', 'probes': probes, 'count': 3}, check=True)
+    # Someone else pings the same pod meanwhile (bounded): only the probe's own marked packets count.
+    other = subprocess.Popen(['ip', 'netns', 'exec', pod, 'ping', '-n', '-q', '-i', '0.2', '-c', '100', '-w', '30',
+                              '10.77.1.2'], stdout=subprocess.DEVNULL)
+    try:
+        seen = module(lab, 'pod_capture', {'interface': 'u0', 'probes': probes, 'count': 3}, check=True)
+    finally:
+        other.kill()
+        other.wait()
     assert not seen['failed'] and not seen['changed']
+    assert seen['results'][0]['frames_seen'] > 6                       # the other pings crossed u0 too
     result = seen['results'][0]
     assert (result['sent'], result['received'], result['route_dev']) == (3, 3, 'u0')
     assert [p['text'] for p in result['packets']] == [

@@ -127,15 +127,36 @@ def test_report_all_good_and_each_failure():
     assert len(failures) == 4  # n1's route to n3 is wrong the same way
 
 
-def render(lab, host, reflectors=(), daemon='process'):
+def test_report_without_the_mode_checks_gateways_only():
+    """verify.yml run on its own plans with mode any: a tunl0 route is as good as a plain one."""
+    ipip, unknown = plan(3, 'ipip'), plan(3, 'any')
+    protocols = dict((h, up(*[s['name'] for s in calico_bird.bird_config(ipip, h)['sessions']])) for h in ipip)
+    tunnelled = dict((h, routes(ipip, h, 'ipip')) for h in ipip)
+    assert calico_bird.bird_report(unknown, protocols, tunnelled, check_devices=False)['failures'] == []
+    assert len(calico_bird.bird_report(unknown, protocols, tunnelled)['failures']) == 6  # dev eth0 wanted
+    astray = json.loads(tunnelled['n1'])
+    astray[1]['gateway'] = '192.168.0.9'
+    failures = calico_bird.bird_report(unknown, protocols, dict(tunnelled, n1=json.dumps(astray)),
+                                       check_devices=False)['failures']
+    assert failures == ['n1: route to %s (n2) is via 192.168.0.9, want via 192.168.0.2' % ipip['n2']['block']]
+
+
+def render(lab, host, reflectors=(), daemon='process', timers=(5, 30, 10)):
     environment = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
     with open(TEMPLATE) as handle:
         template = environment.from_string(handle.read())
     return template.render(
         inventory_hostname=host, calico_route_reflectors=list(reflectors), calico_bird_daemon=daemon,
-        calico_bird_run_dir='/run/labnet-calico-bird-%s' % host, calico_bird_connect_retry=5,
-        calico_bird_hold_time=30, calico_bird_keepalive_time=10,
+        calico_bird_run_dir='/run/labnet-calico-bird-%s' % host, calico_bird_connect_retry=timers[0],
+        calico_bird_hold_time=timers[1], calico_bird_keepalive_time=timers[2],
         calico_bird_settings=calico_bird.bird_config(lab, host, list(reflectors)))
+
+
+def test_timers_given_as_strings_render_as_numbers():
+    """-e calico_bird_connect_retry=7 arrives as a string: '7' * 6 must not become 777777."""
+    text = render(plan(2), 'n1', timers=('7', '60', '20'))
+    assert 'connect retry time 7;' in text and 'error wait time 7, 42;' in text
+    assert 'hold time 60;' in text and 'keepalive time 20;' in text
 
 
 @pytest.mark.skipif(not shutil.which('bird'), reason='needs bird (apt-get install bird2)')

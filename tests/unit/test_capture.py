@@ -10,6 +10,7 @@ from ansible_collections.labnet.calico.plugins.modules import pod_capture
 from test_plan import SEEDS, plan
 
 MAC_A, MAC_B = b'\xee' * 6, b'\x02\x00\x00\x00\x00\x01'
+MARK = b'\x5a\x17\x00\xff\x10\x20\x30\x40'
 
 
 def ipv4(src, dst, protocol, payload, fragment=0):
@@ -18,8 +19,9 @@ def ipv4(src, dst, protocol, payload, fragment=0):
     return header + payload
 
 
-def echo(src, dst, kind='request'):
-    icmp = struct.pack('!BBHHH', 8 if kind == 'request' else 0, 0, 0, 7, 1) + b'x' * 56
+def echo(src, dst, kind='request', mark=MARK):
+    """Echo data as ping -p MARK makes it: a 16-byte timestamp, then the mark over and over."""
+    icmp = struct.pack('!BBHHH', 8 if kind == 'request' else 0, 0, 0, 7, 1) + b't' * 16 + mark * 5
     return ipv4(src, dst, 1, icmp)
 
 
@@ -38,7 +40,7 @@ def test_plain_echo_on_ethernet_and_behind_a_vlan_tag():
     for frame in (ethernet(echo('10.10.0.2', '10.10.1.2')), ethernet(echo('10.10.0.2', '10.10.1.2'), vlan=42)):
         assert pod_capture.decode_frame(frame) == {
             'encapsulation': 'none', 'outer_src': None, 'outer_dst': None, 'vni': None,
-            'src': '10.10.0.2', 'dst': '10.10.1.2', 'icmp': 'request'}
+            'src': '10.10.0.2', 'dst': '10.10.1.2', 'icmp': 'request', 'data': b't' * 16 + MARK * 5}
 
 
 def test_ipip_and_vxlan_name_outer_and_inner_addresses():
@@ -70,11 +72,12 @@ def test_anything_else_is_not_an_echo(frame):
     assert pod_capture.decode_frame(frame) is None
 
 
-def test_probe_packets_keep_only_the_pair_and_say_the_direction():
+def test_probe_packets_keep_only_the_probe_and_say_the_direction():
     frames = [(ethernet(echo('10.10.0.2', '10.10.1.2')), True, True),
               (ethernet(echo('10.10.1.2', '10.10.0.2', 'reply')), False, True),
-              (ethernet(echo('10.10.0.3', '10.10.1.2')), True, True)]
-    packets = pod_capture.probe_packets(frames, '10.10.0.2', '10.10.1.2')
+              (ethernet(echo('10.10.0.3', '10.10.1.2')), True, True),                    # another pod
+              (ethernet(echo('10.10.0.2', '10.10.1.2', mark=b'\x01' * 8)), True, True)]  # another ping
+    packets = pod_capture.probe_packets(frames, '10.10.0.2', '10.10.1.2', MARK)
     assert [p['text'] for p in packets] == ['out 10.10.0.2 > 10.10.1.2 ICMP echo request',
                                             'in 10.10.1.2 > 10.10.0.2 ICMP echo reply']
 

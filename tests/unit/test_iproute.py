@@ -67,3 +67,9 @@ def test_bad_values_are_refused_naming_the_field(check, value, message):
 
 def test_empty_json_output_is_an_empty_list():
     assert iproute.parse_json_output('') == [] and iproute.parse_json_output('[ ]\n') == []
+
+
+def test_kernel_fallback_tunnels_are_known_by_name_and_kind():
+    assert iproute.is_kernel_fallback({'name': 'tunl0', 'kind': 'ipip'})
+    assert not iproute.is_kernel_fallback({'name': 'tunl0', 'kind': 'veth'})   # someone's veth named so
+    assert not iproute.is_kernel_fallback({'name': 'eth0', 'kind': None})
