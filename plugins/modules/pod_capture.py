@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: pod_capture
 short_description: Watch the underlay while a pod pings a pod on another host, and say what crossed the wire
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - For each probe, opens a packet socket on the host's underlay O(interface), pings the target from the
     source pod's network namespace (bounded by O(count) and O(deadline)), then decodes every frame the
@@ -126,7 +126,9 @@ ETH_P_IP = 0x0800
 VLAN_ETHERTYPES = (0x8100, 0x88a8)
 ARPHRD_ETHER = 1
 PACKET_OUTGOING = 4
-IPPROTO_ICMP, IPPROTO_IPIP, IPPROTO_UDP = 1, 4, 17
+IPPROTO_ICMP = 1
+IPPROTO_IPIP = 4
+IPPROTO_UDP = 17
 VXLAN_PORT = 4789
 ICMP_KINDS = {8: 'request', 0: 'reply'}
 ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
@@ -201,9 +203,9 @@ def describe(packet):
     inner = '%s > %s ICMP echo %s' % (packet['src'], packet['dst'], packet['icmp'])
     if packet['encapsulation'] == 'none':
         return '%s %s' % (packet['direction'], inner)
+    vni = ' vni %d' % packet['vni'] if packet['vni'] is not None else ''
     return '%s %s > %s %s%s, %s' % (packet['direction'], packet['outer_src'], packet['outer_dst'],
-                                   ENCAPSULATION_NAMES[packet['encapsulation']],
-                                   ' vni %d' % packet['vni'] if packet['vni'] is not None else '', inner)
+                                    ENCAPSULATION_NAMES[packet['encapsulation']], vni, inner)
 
 
 def open_capture(interface):

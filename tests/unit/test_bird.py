@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.filter import calico_bird, calico_lab
 from ansible_collections.labnet.calico.plugins.module_utils import bird
+from ansible_collections.labnet.calico.plugins.modules import calico_bird as calico_bird_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATE = os.path.join(HERE, '..', '..', 'roles', 'bird', 'templates', 'bird.conf.j2')
@@ -172,3 +173,63 @@ def test_template_is_accepted_by_bird(tmp_path, mode, reflectors, host, daemon):
     sessions = [line.split()[2] for line in text.splitlines() if line.startswith('protocol bgp ')]
     assert sessions == [s['name'] for s in calico_bird.bird_config(plan(4, mode), host, list(reflectors))['sessions']]
     assert ('rr client;' in text) == (host in reflectors)
+
+
+class ServiceStandIn:
+    """The system service as calico_bird's Bird drives it: running, enabled, and its file on disk."""
+
+    service = True
+
+    def __init__(self, config_path, active, enabled):
+        self.config_path, self.active, self.enabled, self.actions = str(config_path), active, enabled, []
+
+    def current_config(self):
+        return open(self.config_path).read() if os.path.exists(self.config_path) else None
+
+    def write_config(self, text):
+        with open(self.config_path, 'w') as handle:
+            handle.write(text)
+
+    def service_active(self):
+        return self.active
+
+    def service_enabled(self):
+        return self.enabled
+
+    def stop(self):
+        self.active = False
+        self.actions.append('stopped')
+
+    def start(self):
+        self.active = True
+        self.actions.append('started')
+
+    def disable(self):
+        self.enabled = False
+        self.actions.append('disabled')
+
+
+class ModuleStandIn:
+    check_mode = False
+
+    def __init__(self, state_dir, installed_now):
+        self.params = {'state_dir': str(state_dir), 'installed_now': installed_now}
+
+
+@pytest.mark.parametrize('installed_now, active, enabled, actions', [
+    (True, True, True, ['stopped', 'disabled']),    # the package started it for the lab: it goes
+    (False, True, True, ['stopped', 'started']),    # it ran before the lab: it runs again
+    (False, False, False, ['stopped']),             # stopped and disabled before (the VMs)
+])
+def test_service_is_left_as_it_was_before_the_lab(tmp_path, installed_now, active, enabled, actions):
+    service = ServiceStandIn(tmp_path / 'bird.conf', active, enabled)
+    service.write_config('# the package\'s file\n')
+    module = ModuleStandIn(tmp_path / 'state', installed_now)
+    calico_bird_module.take_over_service(module, service)
+    service.write_config(calico_bird_module.HEADER + 'router id 192.168.0.1;\n')
+    service.active = True                                         # the lab's BIRD runs
+    changed, before, after = calico_bird_module.ensure_absent(module, service)
+    assert changed and before.startswith(calico_bird_module.HEADER) and after == '# the package\'s file\n'
+    assert service.actions == actions and service.current_config() == after
+    assert (service.active, service.enabled) == (active and not installed_now, enabled and not installed_now)
+    assert os.listdir(str(tmp_path / 'state')) == []              # record and saved file gone
