@@ -21,6 +21,12 @@ PING_LIMITS = {'count': (1, 20), 'deadline': (1, 30)}
 MIN_INTERVAL = 0.2
 
 
+def ping_argument_spec(count):
+    """The count, interval and deadline options of a module that pings, COUNT requests by default."""
+    return dict(count=dict(type='int', default=count), interval=dict(type='float', default=MIN_INTERVAL),
+                deadline=dict(type='int', default=5))
+
+
 def check_ping_options(params):
     """Refuse counts, deadlines and intervals outside the bounds, naming the option."""
     for option, (low, high) in sorted(PING_LIMITS.items()):

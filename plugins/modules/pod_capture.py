@@ -57,14 +57,8 @@ options:
     description: Echo requests per probe (1-20).
     type: int
     default: 2
-  interval:
-    description: Seconds between requests (at least 0.2).
-    type: float
-    default: 0.2
-  deadline:
-    description: Seconds after which a ping gives up, whatever it received (1-30).
-    type: int
-    default: 5
+extends_documentation_fragment:
+  - labnet.calico.ping
 notes:
   - Needs root (a C(AF_PACKET) socket needs C(CAP_NET_RAW)), C(ping) (iputils) and C(ip). It does not need
     C(tcpdump) - the frames are decoded here (Ethernet with or without 802.1Q tags, or raw IP devices).
@@ -119,7 +113,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address,
 )
-from ansible_collections.labnet.calico.plugins.module_utils.ping import check_ping_options, ping_from_netns
+from ansible_collections.labnet.calico.plugins.module_utils.ping import (
+    check_ping_options, ping_argument_spec, ping_from_netns,
+)
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
@@ -262,9 +258,7 @@ def main():
                 target=dict(type='str', required=True),
                 ip=dict(type='str', required=True),
             )),
-            count=dict(type='int', default=2),
-            interval=dict(type='float', default=0.2),
-            deadline=dict(type='int', default=5),
+            **ping_argument_spec(count=2)
         ),
         supports_check_mode=True,
     )

@@ -47,18 +47,12 @@ options:
     description: Echo requests per pair (1-20).
     type: int
     default: 3
-  interval:
-    description: Seconds between requests (at least 0.2, the limit for non-root users too).
-    type: float
-    default: 0.2
-  deadline:
-    description: Seconds after which a ping gives up, whatever it received (1-30).
-    type: int
-    default: 5
   parallel:
     description: Pings running at once (1-64).
     type: int
     default: 16
+extends_documentation_fragment:
+  - labnet.calico.ping
 notes:
   - Needs C(ping) (iputils) and root for C(ip netns exec).
   - Supports check mode (it reads only, so it runs in check mode too).
@@ -104,7 +98,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     IPRoute, LabError, check_netns, parse_ipv4_address,
 )
-from ansible_collections.labnet.calico.plugins.module_utils.ping import check_ping_options, ping_from_netns
+from ansible_collections.labnet.calico.plugins.module_utils.ping import (
+    check_ping_options, ping_argument_spec, ping_from_netns,
+)
 
 
 def main():
@@ -115,10 +111,8 @@ def main():
                 name=dict(type='str', required=True),
                 ip=dict(type='str', required=True),
             )),
-            count=dict(type='int', default=3),
-            interval=dict(type='float', default=0.2),
-            deadline=dict(type='int', default=5),
             parallel=dict(type='int', default=16),
+            **ping_argument_spec(count=3)
         ),
         supports_check_mode=True,
     )
