@@ -84,6 +84,15 @@ options:
         in RV(kept_netns).
     type: bool
     default: false
+  purge_only:
+    description:
+      - Do only what O(purge) does; the listed workloads are neither created nor changed (RV(workloads)
+        is then empty).
+      - Lets a play remove, on every host, the pods that left it before any host creates the pods it
+        gained - needed when a pod moves between lab hosts that share the machine's namespaces (the
+        netns provider), where the pod's namespace still holds the old host's pair.
+    type: bool
+    default: false
   workloads:
     description:
       - Many workloads in one call. Each item takes the options above (O(workloads[].workload) is
@@ -170,13 +179,13 @@ commands:
            'ip link add cali5d9d6d0b1e8 address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns netns01']
 purged:
   description: Workloads whose pairs O(purge) removed (or would remove, in check mode).
-  returned: when O(purge) is true
+  returned: when O(purge) or O(purge_only) is true
   type: list
   elements: str
   sample: [netns05]
 kept_netns:
   description: Namespaces of purged workloads that were kept, because something else is in them.
-  returned: when O(purge) is true
+  returned: when O(purge) or O(purge_only) is true
   type: list
   elements: str
   sample: []
@@ -388,10 +397,10 @@ def run_module(module):
     ns_changes, host_changes, pod_changes = [], [], []
     before, after, results = [], [], []
     extra = {}
-    if module.params['purge']:
+    if module.params['purge'] or module.params['purge_only']:
         host_changes, pod_changes, before, extra['purged'], extra['kept_netns'] = purge_changes(
             iproute, planner, wanted)
-    for spec in wanted:
+    for spec in [] if module.params['purge_only'] else wanted:
         ns_part, host_part, pod_part, was, will_be = planner.plan(spec)
         # Namespaces are deleted only after their links are gone; created before links go in.
         if spec['state'] == 'absent':
@@ -435,6 +444,7 @@ def main():
             delete_netns=dict(type='bool', default=False),
             workloads=dict(type='list', elements='dict', options=item_spec),
             purge=dict(type='bool', default=False),
+            purge_only=dict(type='bool', default=False),
         ),
         mutually_exclusive=[('workload', 'workloads')],
         required_one_of=[('workload', 'workloads')],

@@ -235,6 +235,12 @@ def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
         assert p1 in namespaces and p2 not in namespaces and p3 in namespaces
         again = module(lab, 'calico_veth', {'workloads': everything[:1], 'purge': True})
         assert not again['changed'] and again['purged'] == []
+        # purge_only creates nothing, even for listed workloads that are missing (p2 stays gone) ...
+        listed = module(lab, 'calico_veth', {'workloads': everything[:2], 'purge_only': True})
+        assert not listed['changed'] and listed['workloads'] == [] and p2 not in ip('netns', 'list')
+        # ... and removes what is not listed (p1).
+        emptied = module(lab, 'calico_veth', {'workloads': everything[1:2], 'purge_only': True})
+        assert emptied['changed'] and emptied['purged'] == [p1] and p1 not in ip('netns', 'list')
     finally:
         sleeper.kill()
         sleeper.wait()

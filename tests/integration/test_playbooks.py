@@ -14,6 +14,7 @@ import time
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.bird import parse_show_protocols
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 PLAYBOOK = os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook')
@@ -100,6 +101,19 @@ def test_three_hosts_from_a_pool(clean_machine, tmp_path):
     node2 = subprocess.run(['ip', '-n', 'node-2', 'route', 'show', 'proto', '77'], capture_output=True, text=True)
     assert len(node2.stdout.splitlines()) == 1
     assert_ok(run_playbook('bgp.yml', str(fewer)), changed=0)
+    # A pod moved to another host: done in one run, although its namespace still held the old host's
+    # pair when the play began (every host purges before any host creates).
+    moved = tmp_path / 'moved.yml'
+    moved.write_text(fewer.read_text().replace('[{name: pod-1a}, {name: pod-1b}]', '[{name: pod-1a}]')
+                     .replace('[{name: pod-3a}]', '[{name: pod-3a}, {name: pod-1b}]'))
+    clean_machine.insert(0, str(moved))   # torn down with the inventory that has it where it is
+    output = assert_ok(run_playbook('bgp.yml', str(moved)))
+    assert '4 pods reach each other (bgp mode)' in output
+    assert re.search(r'node-3 \S+ block (\S+) pods pod-3a=\S+, pod-1b=', output), output[-3000:]
+    cali = workload_host_ifname('pod-1b')
+    assert subprocess.run(['ip', '-n', 'node-3', 'link', 'show', cali], capture_output=True).returncode == 0
+    assert subprocess.run(['ip', '-n', 'node-1', 'link', 'show', cali], capture_output=True).returncode != 0
+    assert_ok(run_playbook('bgp.yml', str(moved)), changed=0)
 
 
 def test_ipip_stops_before_any_change_without_the_driver(clean_machine):
