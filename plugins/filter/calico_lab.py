@@ -16,6 +16,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
     workload_host_ifname,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 
 def _host_value(hostvars, host, name, default=None):
@@ -218,7 +219,9 @@ def lab_pods(plan):
     return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
 
 
-TUNNEL_DEVICES = ('tunl0', 'vxlan.calico')
+# How the packets must cross the underlay when the route to a pod goes through this device.
+ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
+TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
 def _tunnel_packets(link_stats):
@@ -306,11 +309,6 @@ def capture_probes(plan, host):
             probes.append({'source': mine[0]['netns'], 'source_ip': mine[0]['ip'],
                            'target': theirs[0]['name'], 'ip': theirs[0]['ip']})
     return probes
-
-
-# How the packets must cross the underlay when the route to a pod goes through this device.
-ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
-ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
 
 
 def capture_report(captures, plan):

@@ -16,6 +16,9 @@ _SUMMARY_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?receive
 _TTL_RE = re.compile(r'ttl=(\d+)')
 _RTT_RE = re.compile(r'rtt min/avg/max/mdev = [\d.]+/([\d.]+)/')
 
+# How a pod's packets can cross the underlay (pod_capture's words, and its judge's in verify).
+ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
+
 # option: (lowest, highest) - every ping is bounded in count and time.
 PING_LIMITS = {'count': (1, 20), 'deadline': (1, 30)}
 MIN_INTERVAL = 0.2

@@ -114,7 +114,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
-    check_ping_options, ping_argument_spec, ping_from_netns,
+    ENCAPSULATION_NAMES, check_ping_options, ping_argument_spec, ping_from_netns,
 )
 
 ETH_P_ALL = 0x0003
@@ -127,7 +127,6 @@ IPPROTO_IPIP = 4
 IPPROTO_UDP = 17
 VXLAN_PORT = 4789
 ICMP_KINDS = {8: 'request', 0: 'reply'}
-ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
 # Frames read per probe at most: a few pings make a handful; this only bounds a noisy underlay.
 MAX_FRAMES = 20000
 RECEIVE_BUFFER = 4 * 1024 * 1024
