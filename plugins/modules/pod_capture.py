@@ -226,7 +226,7 @@ def open_capture(interface):
 def read_frames(sock, interface):
     """Every frame queued on the socket for INTERFACE, as (frame, outgoing, ethernet)."""
     frames = []
-    for _ in range(MAX_FRAMES):
+    for _attempt in range(MAX_FRAMES):
         try:
             frame, address = sock.recvfrom(65535)
         except (BlockingIOError, InterruptedError):
