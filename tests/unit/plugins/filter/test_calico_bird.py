@@ -15,7 +15,7 @@ from ansible_collections.labnet.calico.plugins.module_utils import bird
 from ansible_collections.labnet.calico.plugins.modules import calico_bird as calico_bird_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TEMPLATE = os.path.join(HERE, '..', '..', 'roles', 'bird', 'templates', 'bird.conf.j2')
+TEMPLATE = os.path.join(HERE, '..', '..', '..', '..', 'roles', 'bird', 'templates', 'bird.conf.j2')
 
 
 def hostvars(count, subnets=1):
