@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
+#   tests/sanity.sh [ARGS]         ansible-test sanity
+#   tests/sanity.sh units [ARGS]   ansible-test units (the unit tests as ansible-test collects them)
 # ansible-test sanity needs the collection at ansible_collections/<ns>/<name>: copy it there (the
 # repository itself is the collection) and run the offline tests with this venv's Python.
 set -euo pipefail
+command=sanity
+if [ "${1:-}" = units ]; then command=units; shift; fi
 cd "$(dirname "$0")/.."
 root=$PWD
 work=$(mktemp -d)
@@ -32,4 +36,4 @@ git init -q && git add -A  # ansible-test takes the file list from git
 # registry, and the shell script check with Debian's shellcheck package (scripts/bootstrap.sh installs
 # it; a comment line must not start with that word, which marks a directive). What a test still
 # reports is fixed, or listed in tests/sanity/ignore-2.19.txt with the reason.
-"$root/.venv/bin/ansible-test" sanity --python 3.11 --color no "$@"
+"$root/.venv/bin/ansible-test" "$command" --python 3.11 --color no "$@"
