@@ -3,9 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: test unit integration sanity lint
+.PHONY: test unit integration sanity lint build galaxy docs-lint docsite changelog
 
-test: unit integration sanity lint
+test: unit integration sanity lint galaxy
 
 unit:
 	$(PY) -m pytest -q tests/unit
@@ -13,8 +13,46 @@ unit:
 integration:
 	$(PY) -m pytest -q tests/integration
 
+# ansible-test sanity, then ansible-test units (its layout: tests/unit/plugins/<type>/).
 sanity:
 	./tests/sanity.sh
+	./tests/sanity.sh units --venv --requirements
 
 lint:
 	$(VENV)/bin/ansible-lint
+
+# Publishing: the tarball, and what Galaxy checks on upload. The tools live in a venv of their own.
+GALAXY_VENV ?= .venv-galaxy
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := build/labnet-calico-$(VERSION).tar.gz
+# antsibull-docs finds the collection under collections/ansible_collections (a link to this tree).
+COLLECTION_DIR := collections/ansible_collections/labnet/calico
+
+$(GALAXY_VENV)/.stamp: tests/requirements-galaxy.txt
+	[ -x $(GALAXY_VENV)/bin/python ] || python3 -m venv $(GALAXY_VENV)
+	$(GALAXY_VENV)/bin/pip install -q -r tests/requirements-galaxy.txt
+	touch $@
+
+build:
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path build
+
+galaxy: build $(GALAXY_VENV)/.stamp docs-lint
+	cd build && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy-importer.cfg PATH=$(CURDIR)/$(GALAXY_VENV)/bin:$$PATH \
+	  python -m galaxy_importer.main $(notdir $(TARBALL))
+
+docs-lint: $(GALAXY_VENV)/.stamp
+	cd $(COLLECTION_DIR) && PATH=$(CURDIR)/$(GALAXY_VENV)/bin:$$PATH antsibull-docs lint-collection-docs --plugin-docs .
+
+# HTML docs of the collection (plugins, roles) in build/docsite/build/html; not part of `make test`.
+# Offline, Sphinx cannot fetch docs.ansible.com's inventories: links into them stay warnings, not errors.
+docsite: $(GALAXY_VENV)/.stamp
+	rm -rf build/docsite && mkdir -p build/docsite
+	export PATH=$(CURDIR)/$(GALAXY_VENV)/bin:$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/collections && \
+	  antsibull-docs sphinx-init --use-current --dest-dir build/docsite labnet.calico && \
+	  cd build/docsite && pip install -q -r requirements.txt && \
+	  sed -i 's/ -W --keep-going$$//' build.sh && ./build.sh
+
+# A release: bump galaxy.yml's version, then `make changelog` turns changelogs/fragments/ into
+# changelogs/changelog.yaml and CHANGELOG.md.
+changelog: $(GALAXY_VENV)/.stamp
+	$(GALAXY_VENV)/bin/antsibull-changelog release --version $(VERSION)

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the collection on this machine, as root, installing what they need first:
-# unit tests, module integration tests on real namespaces, ansible-test sanity, ansible-lint, and the
+# unit tests, module integration tests on real namespaces, ansible-test sanity, ansible-lint, the
+# Galaxy import check of the built tarball (galaxy-importer, antsibull-docs lint), and the
 # Molecule scenarios (netns lab, IPIP on QEMU VMs, IPIP cross-subnet on VMs).
 #   sudo ./scripts/run-tests.sh               # everything
-#   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint molecule
+#   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -11,7 +12,7 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
 scenarios=(default bird ipip ipip-cross-subnet)
 steps=("$@")
-[ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint molecule)
+[ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint galaxy molecule)
 
 failed=()
 for step in "${steps[@]}"; do

@@ -26,6 +26,8 @@ description:
     host namespace this way. O(state=absent) stops only the process whose pid file and command line
     are this configuration's.
   - BIRD removes the routes it installed when it stops, and its peers withdraw the routes it announced.
+requirements:
+  - bird2 (C(bird), C(birdc)); C(systemctl) for O(daemon=service)
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -74,9 +76,11 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs C(bird), C(birdc) and C(systemctl) with argument lists and C(LC_ALL=C); needs root.
-  - Supports check mode and diff mode (the configuration file).
+  - In diff mode the diff is the configuration file.
 seealso:
   - module: labnet.calico.calico_route
   - name: BIRD 2 user's guide

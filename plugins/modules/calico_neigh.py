@@ -21,6 +21,8 @@ description:
     proxy ARP instead, so that is an option of the workloads role, off by default.
   - With O(purge=true), permanent entries on the devices named in this call that are not listed are
     removed; entries the kernel made, and devices not named, are never touched.
+requirements:
+  - C(bridge) (iproute2) for the FDB entries
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -72,9 +74,10 @@ options:
     description: Remove permanent entries on the named devices that are not listed.
     type: bool
     default: false
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs C(ip) and C(bridge) with argument lists and C(LC_ALL=C); needs root.
-  - Supports check mode and diff mode.
 seealso:
   - module: labnet.calico.calico_tunnel
 '''

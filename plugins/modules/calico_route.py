@@ -133,9 +133,10 @@ options:
     type: list
     elements: raw
     default: []
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs C(ip) with argument lists and C(LC_ALL=C); needs root (CAP_NET_ADMIN).
-  - Supports check mode and diff mode.
   - IPv4 only, as Calico's IPIP and BGP modes in the seeds.
 seealso:
   - module: labnet.calico.calico_veth

@@ -23,6 +23,8 @@ description:
   - The device is tagged with the interface alias C(labnet.calico:tunnel); a device without the tag
     is never changed by O(state=absent). C(tunl0) cannot be deleted (the kernel owns it), so
     O(state=absent) removes its addresses, sets it down and drops the tag.
+requirements:
+  - The C(ipip) kernel driver for O(mode=ipip), C(vxlan) for O(mode=vxlan)
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -71,9 +73,10 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs C(ip) with argument lists and C(LC_ALL=C); needs root.
-  - Supports check mode and diff mode.
 seealso:
   - module: labnet.calico.calico_route
 '''

@@ -129,9 +129,10 @@ options:
       delete_netns:
         description: Delete the namespace with O(workloads[].state=absent).
         type: bool
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs C(ip) with argument lists and C(LC_ALL=C); needs root (CAP_NET_ADMIN).
-  - Supports check mode and diff mode.
 seealso:
   - module: labnet.calico.calico_route
   - module: labnet.calico.proxy_arp

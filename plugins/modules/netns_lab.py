@@ -105,10 +105,11 @@ options:
       - Seconds to wait after SIGTERM before sending SIGKILL.
     type: int
     default: 5
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Runs on the controller (C(connection=local)), as root; needs iproute2.
   - Runs C(ip) with argument lists and C(LC_ALL=C), one C(ip -batch) per namespace.
-  - Supports check mode and diff mode.
 seealso:
   - plugin: labnet.calico.netns
     plugin_type: connection

@@ -24,6 +24,8 @@ description:
   - Also records how the host routes the target (C(ip route get)), so a caller can check that the wire
     agrees with the routing table.
   - It never changes anything and never fails because a ping fails - the caller judges.
+requirements:
+  - iputils-ping (C(ping))
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -58,11 +60,12 @@ options:
     type: int
     default: 2
 extends_documentation_fragment:
+  - labnet.calico.attributes.READ_ONLY
+  - labnet.calico.attributes
   - labnet.calico.ping
 notes:
   - Needs root (a C(AF_PACKET) socket needs C(CAP_NET_RAW)), C(ping) (iputils) and C(ip). It does not need
     C(tcpdump) - the frames are decoded here (Ethernet with or without 802.1Q tags, or raw IP devices).
-  - Supports check mode (it reads only, so it runs in check mode too).
 seealso:
   - module: labnet.calico.pod_ping
 '''
@@ -223,7 +226,7 @@ def open_capture(interface):
 def read_frames(sock, interface):
     """Every frame queued on the socket for INTERFACE, as (frame, outgoing, ethernet)."""
     frames = []
-    for _ in range(MAX_FRAMES):
+    for _attempt in range(MAX_FRAMES):
         try:
             frame, address = sock.recvfrom(65535)
         except (BlockingIOError, InterruptedError):

@@ -21,6 +21,8 @@ description:
     output device and gateway, so a caller can tell a plain path from one through C(tunl0).
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
     host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
+requirements:
+  - iputils-ping (C(ping))
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -52,10 +54,11 @@ options:
     type: int
     default: 16
 extends_documentation_fragment:
+  - labnet.calico.attributes.READ_ONLY
+  - labnet.calico.attributes
   - labnet.calico.ping
 notes:
   - Needs C(ping) (iputils) and root for C(ip netns exec).
-  - Supports check mode (it reads only, so it runs in check mode too).
 '''
 
 EXAMPLES = r'''

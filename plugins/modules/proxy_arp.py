@@ -57,9 +57,10 @@ options:
   ip_forward:
     description: Value of C(net.ipv4.ip_forward) in O(netns); C(null) leaves it alone.
     type: bool
+extends_documentation_fragment:
+  - labnet.calico.attributes
 notes:
   - Writes C(/proc/sys) directly, or through C(ip netns exec) for a namespace; needs root.
-  - Supports check mode and diff mode.
 seealso:
   - module: labnet.calico.calico_veth
 '''

@@ -207,12 +207,12 @@ def plan(doc):
         for nic in vm['nics']:
             segments.setdefault(nic['segment'], []).append((vm, nic))
     for seg, members in segments.items():
-        nets = {n['iface'].network for _, n in members}
+        nets = {n['iface'].network for _vm, n in members}
         if len(nets) > 1 and strict:
             errors.append('segment %s mixes subnets %s' % (seg, ', '.join(sorted(str(n) for n in nets))))
         routers = [(v, n) for v, n in members if v['role'] == 'router']
         if len(routers) > 1 and strict:
-            errors.append('segment %s has more than one router: %s' % (seg, ', '.join(v['name'] for v, _ in routers)))
+            errors.append('segment %s has more than one router: %s' % (seg, ', '.join(v['name'] for v, _nic in routers)))
     if errors and strict:
         raise PlanError('\n'.join(errors))
 
@@ -226,7 +226,7 @@ def plan(doc):
                     vm['gateway'] = str(onic['iface'].ip)
 
     node_segs = sorted({v['nics'][0]['segment'] for v in vms if v['role'] == 'node' and v['nics']})
-    lonely = [s for s in node_segs if not any(v['role'] == 'router' for v, _ in segments[s])]
+    lonely = [s for s in node_segs if not any(v['role'] == 'router' for v, _nic in segments[s])]
     if len(node_segs) > 1 and lonely and strict:
         errors.append('the lab hosts are on %d segments (%s) but no router VM joins %s, so hosts in different '
                       'subnets cannot reach each other: add a host to group calico_routers with '
@@ -245,7 +245,7 @@ def plan(doc):
     out_segments = []
     for seg, members in segments.items():
         sdir = os.path.join(seg_root, seg)
-        entry = {'name': seg, 'dir': sdir, 'members': [v['name'] for v, _ in members],
+        entry = {'name': seg, 'dir': sdir, 'members': [v['name'] for v, _nic in members],
                  'subnet': str(members[0][1]['iface'].network)}
         if len(members) == 1:
             entry['kind'] = 'single'

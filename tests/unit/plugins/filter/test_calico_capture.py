@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
 from ansible_collections.labnet.calico.plugins.modules import pod_capture
 
-from test_plan import SEEDS, plan
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_lab import SEEDS, plan
 
 MAC_A, MAC_B = b'\xee' * 6, b'\x02\x00\x00\x00\x00\x01'
 MARK = b'\x5a\x17\x00\xff\x10\x20\x30\x40'
