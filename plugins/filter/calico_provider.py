@@ -67,6 +67,16 @@ def calico_provider_reason(provider, mode='any', host=None, vm_run_dir=None):
     return _choose(provider or '', mode, host, vm_run_dir)[1]
 
 
+def calico_host_running(provider, host, netns_name=None, vm_run_dir=None, netns_dir='/run/netns'):
+    """Whether the lab host a provider of this machine makes is there now: its namespace, or its VM's
+    pid file. Hosts reached over SSH are always taken to be there."""
+    if provider == 'netns':
+        return os.path.exists(os.path.join(netns_dir, netns_name or host))
+    if provider == 'qemu':
+        return os.path.exists(os.path.join(os.path.expanduser(vm_run_dir or DEFAULT_VM_RUN_DIR), host, 'qemu.pid'))
+    return True
+
+
 def calico_provider_hosts(hostvars, hosts, wanted, mode='any', vm_run_dir=None):
     """The HOSTS whose provider (calico_lab_provider, auto resolved for MODE) is WANTED."""
     return [host for host in hosts or []
@@ -76,4 +86,4 @@ def calico_provider_hosts(hostvars, hosts, wanted, mode='any', vm_run_dir=None):
 class FilterModule(object):
     def filters(self):
         return {'calico_provider': calico_provider, 'calico_provider_reason': calico_provider_reason,
-                'calico_provider_hosts': calico_provider_hosts}
+                'calico_provider_hosts': calico_provider_hosts, 'calico_host_running': calico_host_running}
