@@ -213,8 +213,8 @@ def _check_workloads(host, items, problems):
             continue
         unknown = sorted(set(map(str, item)) - set(WORKLOAD_KEYS))
         if unknown:
-            problems.append('%s: unknown key %s (a workload has %s)' % (field, ', '.join(unknown),
-                                                                       ', '.join(WORKLOAD_KEYS)))
+            problems.append('%s: unknown key %s (a workload has %s)'
+                            % (field, ', '.join(unknown), ', '.join(WORKLOAD_KEYS)))
         if not item.get('name'):
             problems.append('%s.name: missing; each workload needs a name' % field)
         else:

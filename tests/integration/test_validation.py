@@ -74,8 +74,8 @@ BATTERY = {
                    ['calico_route_reflector_cluster_id', '244.0.0.300']),
     'hold time': ('bgp.yml', lab_vars(calico_bird_hold_time=1), ['calico_bird_hold_time', '1']),
     'keepalive above hold': ('bgp.yml', lab_vars(calico_bird_keepalive_time=60), ['calico_bird_keepalive_time', '60']),
-    'connect retry text': ('bgp.yml', lab_vars(calico_bird_connect_retry='fast'), ['calico_bird_connect_retry',
-                                                                                 "'fast'"]),
+    'connect retry text': ('bgp.yml', lab_vars(calico_bird_connect_retry='fast'),
+                           ['calico_bird_connect_retry', "'fast'"]),
     'route proto of the kernel': ('bgp.yml', lab_vars(calico_peer_route_proto=2), ['calico_peer_route_proto', '2']),
     'veth MTU': ('bgp.yml', lab_vars(calico_veth_mtu=20), ['calico_veth_mtu', '20']),
     'block size': ('bgp.yml', from_pool('10.244.0.0/16', 40), ['calico_block_size', '40']),
@@ -104,8 +104,8 @@ BATTERY = {
     'host name too long': ('bgp.yml', rename('val-b', 'val-' + 'b' * 70), ['val-' + 'b' * 70]),
     'pod name with shell characters': ('bgp.yml', pod('val-b', 0, name='vpod03$(id)'),
                                        ['val-b: calico_workloads[0].name', "'vpod03$(id)'"]),
-    'pod name too long': ('bgp.yml', pod('val-b', 0, name='vpod' + '3' * 70), ['calico_workloads[0].name',
-                                                                                'vpod' + '3' * 70]),
+    'pod name too long': ('bgp.yml', pod('val-b', 0, name='vpod' + '3' * 70),
+                          ['calico_workloads[0].name', 'vpod' + '3' * 70]),
     'pod name twice': ('bgp.yml', pod('val-b', 0, name='vpod01'), ['calico_workloads[0].name', 'vpod01', 'val-a']),
     'pod named like a host': ('bgp.yml', pod('val-b', 0, name='val-a'), ['calico_workloads', 'val-a', 'lab host']),
     'pod address outside the block': ('bgp.yml', pod('val-b', 0, ip='10.110.0.3'),
@@ -169,4 +169,29 @@ def test_wrong_inventory_refused_in_the_first_play_and_nothing_made(refusals, ca
     assert re.findall(r'^PLAY \[(.*?)\]', output, re.M) == ['Lab hosts'], output[-3000:]
     assert re.findall(r'^(\S+)\s+: ok=', output, re.M) == ['localhost'], output[-3000:]
     # Not one of the namespaces this inventory names exists (and none did before).
+    assert not names(inventory) & (before | netns_list())
+
+
+def test_missing_command_is_named_with_its_package_before_anything_is_made(tmp_path):
+    """The netns provider's preflight: this machine without ping (a PATH that has every other command
+    the run needs) stops the play before any namespace is made, naming ping and iputils-ping."""
+    fake_bin = tmp_path / 'bin'
+    fake_bin.mkdir()
+    for tool in ('which', 'id', 'ip', 'nsenter', 'bridge'):
+        found = subprocess.run(['which', tool], capture_output=True, text=True, env={'PATH': os.environ['PATH'] +
+                               ':/usr/sbin:/sbin'}).stdout.strip()
+        os.symlink(found, str(fake_bin / tool))
+    inventory = copy.deepcopy(BASE)
+    path = str(tmp_path / 'hosts.yml')
+    with open(path, 'w') as handle:
+        yaml.safe_dump(inventory, handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               PATH=str(fake_bin))
+    before = netns_list()
+    result = subprocess.run([PLAYBOOK, os.path.join(ROOT, 'playbooks', 'vxlan.yml'), '-i', path], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert 'the command ping, not on PATH (apt-get install iputils-ping)' in output, output[-3000:]
+    assert 'Nothing was changed' in output
     assert not names(inventory) & (before | netns_list())

@@ -49,7 +49,9 @@ def test_without_a_mode_auto_follows_what_runs(tmp_path):
     netns_dir.mkdir()
     (netns_dir / 'host-a').write_text('')
     (run_dir / 'host-b' / 'qemu.pid').write_text('1')
-    choose = lambda host: provider._choose('auto', 'any', host, str(run_dir), netns_dir=str(netns_dir))[0]
+
+    def choose(host):
+        return provider._choose('auto', 'any', host, str(run_dir), netns_dir=str(netns_dir))[0]
     assert (choose('host-a'), choose('host-b'), choose('host-c')) == ('netns', 'qemu', 'netns')
 
 
