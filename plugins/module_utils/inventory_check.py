@@ -139,9 +139,18 @@ def _reason(exc):
     return text[3:] if text.startswith('x: ') else text
 
 
+def _get(hostvars, host, name):
+    """HOST's value of NAME, or None. A value whose template names a variable only a play defines
+    cannot be resolved from the inventory alone: the plan the play itself computes checks it."""
+    try:
+        return hostvars[host].get(name)
+    except Exception:  # Ansible's undefined-variable errors; this file must not import ansible
+        return None
+
+
 def host_value(hostvars, host, name, settings=None, default=None):
     """What a role on HOST reads for NAME: its hostvars, else the caller's play, else the default."""
-    value = hostvars[host].get(name)
+    value = _get(hostvars, host, name)
     if value is None and settings:
         value = settings.get(name)
     return default if value is None else value
@@ -238,7 +247,7 @@ def _check_host(hostvars, host, provider, problems):
         problems.append('%s: inventory host name %r may contain only letters, digits, "_", "." and "-" '
                         '(1-64 of them): it names files, processes and, on the netns provider, a namespace'
                         % (host, host))
-    address = hostvars[host].get('calico_node_address')
+    address = _get(hostvars, host, 'calico_node_address')
     node = None
     if not address:
         problems.append('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
@@ -253,16 +262,16 @@ def _check_host(hostvars, host, provider, problems):
             problems.append('%s: calico_node_address: %s is the %s address of its subnet %s'
                             % (host, address, 'network' if node.ip == node.network.network_address else 'broadcast',
                                node.network))
-    dev = hostvars[host].get('calico_underlay_dev')
+    dev = _get(hostvars, host, 'calico_underlay_dev')
     if dev is not None and _try(problems, check_ifname, dev, '%s: calico_underlay_dev' % host) == 'lo':
         problems.append('%s: calico_underlay_dev: the underlay interface cannot be lo' % host)
-    gateway = hostvars[host].get('calico_underlay_gateway')
+    gateway = _get(hostvars, host, 'calico_underlay_gateway')
     if gateway:
         ip = _try(problems, parse_ipv4_address, gateway, '%s: calico_underlay_gateway' % host)
         if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
             problems.append('%s: calico_underlay_gateway: %s must be another address of the host\'s subnet %s'
                             % (host, gateway, node.network))
-    cidr = hostvars[host].get('calico_pod_cidr')
+    cidr = _get(hostvars, host, 'calico_pod_cidr')
     if cidr:
         block = _try(problems, parse_ipv4_network, cidr, '%s: calico_pod_cidr' % host)
         if block is not None:
@@ -270,10 +279,10 @@ def _check_host(hostvars, host, provider, problems):
                 _usable_network(block)
             except ValueError as exc:
                 problems.append('%s: calico_pod_cidr: %s %s' % (host, cidr, exc))
-    tunnel = hostvars[host].get('calico_tunnel_address')
+    tunnel = _get(hostvars, host, 'calico_tunnel_address')
     if tunnel:
         _try(problems, parse_ipv4_address, tunnel, '%s: calico_tunnel_address' % host)
-    _check_workloads(host, hostvars[host].get('calico_workloads'), problems)
+    _check_workloads(host, _get(hostvars, host, 'calico_workloads'), problems)
 
 
 def check_inventory(hostvars, hosts, mode='any', settings=None):
