@@ -32,12 +32,16 @@ def lab_vars(**values):
     return lambda inv: inv['all']['vars'].update(values)
 
 
+def group_vars(**values):
+    return lambda inv: inv['all']['children']['calico_nodes']['vars'].update(values)
+
+
 def host(name, **values):
     return lambda inv: inv['all']['children']['calico_nodes']['hosts'][name].update(values)
 
 
-def pod(name, index, **values):
-    return lambda inv: inv['all']['children']['calico_nodes']['hosts'][name]['calico_workloads'][index].update(values)
+def pod(host_name, index, **values):
+    return lambda inv: inv["all"]["children"]["calico_nodes"]["hosts"][host_name]["calico_workloads"][index].update(values)
 
 
 def rename(old, new):
@@ -61,7 +65,7 @@ BATTERY = {
     'unknown routing': ('bgp.yml', lab_vars(calico_routing='bgpp'), ['calico_routing', "'bgpp'"]),
     'unknown ipip mode': ('ipip.yml', lab_vars(calico_ipip_mode='sometimes'), ['calico_ipip_mode', "'sometimes'"]),
     'unknown vxlan mode': ('vxlan.yml', lab_vars(calico_vxlan_mode='Always'), ['calico_vxlan_mode', "'Always'"]),
-    'unknown provider': ('bgp.yml', lab_vars(calico_lab_provider='docker'), ['calico_lab_provider', "'docker'"]),
+    'unknown provider': ('bgp.yml', group_vars(calico_lab_provider='docker'), ['calico_lab_provider', "'docker'"]),
     'mixed providers': ('bgp.yml', host('val-b', calico_lab_provider='qemu'), ['calico_lab_provider', "val-b 'qemu'"]),
     'reflector not a lab host': ('bgp.yml', lab_vars(calico_routing='bird', calico_route_reflectors=['rr-9']),
                                  ['calico_route_reflectors', "'rr-9'", 'not a lab host']),
@@ -82,7 +86,7 @@ BATTERY = {
     'pool CIDR with host bits': ('bgp.yml', from_pool('10.244.0.7/16'), ['calico_ipam_pool', '10.244.0.7/16']),
     'pool exhausted': ('bgp.yml', from_pool('10.244.0.0/26'), ['calico_ipam_pool 10.244.0.0/26', 'no free /26']),
     'pool over the underlay': ('bgp.yml', from_pool('172.16.0.0/16'), ['calico_ipam_pool', '172.16.191.0/24']),
-    'block exhausted': ('bgp.yml', host('val-b', calico_pod_cidr='10.110.1.0/31'),
+    'block exhausted': ('bgp.yml', host('val-b', calico_pod_cidr='10.110.1.0/31', calico_workloads=[{'name': 'vpod03'}]),
                         ['val-b', '10.110.1.0/31', 'no free address']),
     'pod CIDR not a network': ('bgp.yml', host('val-b', calico_pod_cidr='10.110.1.0/33'),
                                ['val-b: calico_pod_cidr', '10.110.1.0/33']),
@@ -149,7 +153,14 @@ def refusals(tmp_path_factory):
     before = netns_list()
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = dict(zip(BATTERY, pool.map(lambda case: run(case, directory), BATTERY)))
-    return before, results
+    yield before, results
+    # An inventory that was not refused made its lab: take it down again.
+    for case, (inventory, _result) in results.items():
+        if names(inventory) & netns_list():
+            env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+            subprocess.run([PLAYBOOK, os.path.join(ROOT, 'playbooks', 'teardown.yml'), '-i',
+                            os.path.join(directory, re.sub(r'\W+', '-', case) + '.yml')], cwd=ROOT, env=env,
+                           capture_output=True, timeout=300)
 
 
 def test_battery_is_large_enough():
