@@ -17,7 +17,9 @@ description:
     is entered; the mount, PID, UTS and user namespaces stay the controller's. So a module that runs
     C(ip netns add) inside the lab host makes a namespace that outlives the task (C(ip netns exec)
     would run it in a private mount namespace, where the new namespace vanishes when the task ends).
-  - The filesystem is the controller's, so files are transferred by plain local copies.
+  - The filesystem is the controller's, so files are transferred by plain local copies, and modules
+    run with the controller's own Python (C(ansible_playbook_python)), whatever
+    C(ansible_python_interpreter) says, and without interpreter discovery (which could pick a broken one on PATH).
   - Supports pipelining, which this collection enables in C(ansible.cfg).
 author:
   - labnet.calico contributors (@labnet-calico)
@@ -25,10 +27,11 @@ options:
   netns_name:
     description:
       - Name of the network namespace to run in (a file under C(/run/netns)).
-      - Defaults to the host's address, that is C(ansible_host) when set, else the inventory
-        hostname.
+      - Defaults to the inventory hostname (not C(ansible_host), which an inventory may give for
+        another provider, e.g. the VMs C(calico_lab_provider=auto) falls back to).
     type: str
     vars:
+      - name: inventory_hostname
       - name: ansible_netns_name
 extends_documentation_fragment:
   - connection_pipelining
@@ -49,8 +52,7 @@ EXAMPLES = r'''
 #   children:
 #     calico_nodes:
 #       vars:
-#         ansible_connection: labnet.calico.netns
-#         ansible_python_interpreter: "{{ ansible_playbook_python }}"
+#         ansible_connection: labnet.calico.netns   # implied by calico_lab_provider: netns in this collection's roles
 #       hosts:
 #         host-a:                         # runs in /run/netns/host-a
 #         host-b:
@@ -111,6 +113,9 @@ class Connection(ConnectionBase):
     transport = 'labnet.calico.netns'
     has_pipelining = True
     has_tty = False
+    # The namespaces are the controller's: its Python runs the modules (Ansible then skips interpreter
+    # discovery) and its temporary directory holds their files.
+    _remote_is_local = True
 
     def __init__(self, *args, **kwargs):
         super(Connection, self).__init__(*args, **kwargs)
@@ -123,7 +128,7 @@ class Connection(ConnectionBase):
         self._nsenter = None
 
     def _netns_name(self):
-        return self.get_option('netns_name') or self._play_context.remote_addr
+        return self.get_option('netns_name') or self._play_context.remote_addr  # option unset: used directly
 
     def _connect(self):
         # As with the local connection, commands run as the user who runs Ansible.

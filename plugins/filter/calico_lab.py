@@ -16,6 +16,9 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
     workload_host_ifname,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
+    check_inventory, check_plan, raise_problems,
+)
 from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 
@@ -36,8 +39,6 @@ def _blocks(hostvars, hosts, pool, block_size):
         if not pool:
             raise LabError('%s: no calico_pod_cidr and no calico_ipam_pool to cut a block from' % missing[0])
         pool_net = parse_ipv4_network(pool, 'calico_ipam_pool')
-        if not pool_net.prefixlen <= block_size <= 32:
-            raise LabError('calico_block_size: /%d does not fit in the pool %s' % (block_size, pool_net))
         free = (b for b in pool_net.subnets(new_prefix=block_size)
                 if not any(b.overlaps(taken) for taken in blocks.values()))
         for host in missing:
@@ -59,9 +60,22 @@ def vtep_mac(host):
     return ':'.join(['66'] + [digest[i:i + 2] for i in range(0, 10, 2)])
 
 
-def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always'):
+def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always', settings=None):
+    """The plan, after the whole inventory is checked (module_utils/inventory_check.py).
+
+    ``settings``: lab-wide values as the calling play sees them, for what the hosts' vars leave unset.
+    """
+    hosts = list(hosts)
+    hostvars = dict((host, hostvars[host]) for host in hosts)  # each host's variables looked up once
+    settings = dict(settings or {})
+    settings.setdefault('calico_ipam_pool', pool)
+    settings.setdefault('calico_block_size', block_size)
     try:
-        return _plan(hostvars, list(hosts), pool, int(block_size), mode, ipip_mode)
+        lab, problems = check_inventory(hostvars, hosts, mode, settings)
+        raise_problems(problems)
+        plan = _plan(hostvars, hosts, lab['calico_ipam_pool'], lab['calico_block_size'], mode, ipip_mode)
+        raise_problems(check_plan(plan, lab, lab_name=settings.get('netns_hosts_lab') or 'lab'))
+        return plan
     except LabError as exc:
         raise AnsibleFilterError('lab inventory: %s' % exc)
 

@@ -210,6 +210,8 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     Change, IPRoute, LabError, check_ifname, check_netns, diff_text, is_lab_alias, lab_alias,
     parse_ipv4_address, parse_ipv4_interface, route_argv, route_text, sysctl_access, untagged_links,
 )
+# The switch and router names are also what the inventory check keeps pods and hosts away from.
+from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import router_name, switch_name
 
 # The lab hosts' default routes. Not 77 or 78: the datapath roles purge those in the lab hosts.
 UNDERLAY_ROUTE_PROTO = 79
@@ -227,15 +229,6 @@ SCOPE_LINK = 253
 def tag(lab, what):
     """The alias of what this module makes: ``labnet.calico:netns_lab:<lab>:<what>``."""
     return lab_alias('netns_lab:%s:%s' % (lab, what))
-
-
-def switch_name(lab, network):
-    """``<lab>-sw-172-16-91-0-24``: at most 22 characters after the lab name (itself at most 32)."""
-    return '%s-sw-%s-%d' % (lab, str(network.network_address).replace('.', '-'), network.prefixlen)
-
-
-def router_name(lab):
-    return '%s-router' % lab
 
 
 def port_name(host):

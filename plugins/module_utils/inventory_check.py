@@ -1,0 +1,351 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The whole lab inventory checked at once, before anything changes.
+
+Every variable the roles read is checked for every lab host, as that host will see it (its
+hostvars: inventory and extra vars), falling back to the value the caller's play sees (``settings``)
+and then to the roles' default. Every problem is collected, so a user fixes them all in one go;
+each names the host(s), the field and the value. The lab plan (IPAM) runs only on a clean result,
+and :func:`check_plan` then cross-checks what it computed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    LabError, check_ifname, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
+)
+
+PROVIDERS = ('netns', 'qemu', 'auto')
+MODES = ('bgp', 'ipip', 'vxlan', 'any')
+ENCAP_MODES = ('always', 'cross_subnet')
+ROUTINGS = ('static', 'bird')
+WORKLOAD_KEYS = ('name', 'ip')
+# Route protocols the lab must not take as its tags: the kernel's own (0-4) and BIRD's (12).
+RESERVED_ROUTE_PROTOS = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 12: 'bird'}
+# Inventory host names end up in paths and namespace names: letters, digits, '_', '.', '-' only.
+_HOST_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
+# Ranges no underlay, block or pool may use.
+_SPECIAL = [(ipaddress.IPv4Network(net), why) for net, why in (
+    ('0.0.0.0/8', 'the "this network" range'), ('127.0.0.0/8', 'loopback'),
+    ('169.254.0.0/16', 'link-local (the pods\' gateway 169.254.1.1 lives there)'),
+    ('224.0.0.0/4', 'multicast'), ('240.0.0.0/4', 'reserved'))]
+
+# Lab-wide variables: name -> (default, checker). Every lab host must see the same value.
+LAB_WIDE = (
+    'calico_lab_provider', 'calico_routing', 'calico_ipip_mode', 'calico_vxlan_mode', 'calico_ipam_pool',
+    'calico_block_size', 'calico_as_number', 'calico_route_reflectors', 'calico_route_reflector_cluster_id',
+    'calico_bird_hold_time', 'calico_bird_keepalive_time', 'calico_bird_connect_retry', 'calico_bird_wait_timeout',
+    'calico_workload_route_proto', 'calico_peer_route_proto', 'calico_veth_mtu', 'calico_verify_count',
+    'calico_verify_deadline',
+)
+DEFAULTS = {
+    'calico_lab_provider': '', 'calico_routing': 'static', 'calico_ipip_mode': 'always',
+    'calico_vxlan_mode': 'always', 'calico_ipam_pool': None, 'calico_block_size': 26, 'calico_as_number': 64512,
+    'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
+    'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 5, 'calico_bird_wait_timeout': 90,
+    'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
+    'calico_verify_count': 3, 'calico_verify_deadline': 5,
+}
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise ValueError('is not one of %s' % ', '.join(c for c in choices if c))
+        return value
+    return check
+
+
+def _provider(value):
+    if value not in PROVIDERS + ('',):
+        raise ValueError('is not one of %s (or unset, for hosts reached over SSH)' % ', '.join(PROVIDERS))
+    return value
+
+
+def check_int(value, low, high):
+    """An integer in [low, high]; digit strings (extra vars) count, booleans do not."""
+    if isinstance(value, bool) or not (isinstance(value, int) or str(value).strip().isdigit()):
+        raise ValueError('is not a whole number')
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError('is outside %d-%d' % (low, high))
+    return number
+
+
+def _int(low, high):
+    return lambda value: check_int(value, low, high)
+
+
+def _network(value):
+    if value is None:
+        return None
+    return _usable_network(parse_ipv4_network(value, 'x'))
+
+
+def _usable_network(net):
+    for special, why in _SPECIAL:
+        if net.overlaps(special):
+            raise ValueError('overlaps %s %s' % (special, why))
+    return net
+
+
+def _cluster_id(value):
+    return parse_ipv4_address(value, 'x')
+
+
+def _reflectors(value):
+    if value is None:
+        return []
+    if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
+        raise ValueError('must be a list of inventory host names')
+    if len(set(map(str, value))) != len(value):
+        raise ValueError('names a host twice')
+    return [str(name) for name in value]
+
+
+def _route_proto(value):
+    number = check_int(value, 1, 255)
+    if number in RESERVED_ROUTE_PROTOS:
+        raise ValueError('is the %s protocol, which the lab must not claim as its tag' % RESERVED_ROUTE_PROTOS[number])
+    return number
+
+
+def _mtu(value):
+    return check_mtu(value, 'x')
+
+
+CHECKS = {
+    'calico_lab_provider': _provider, 'calico_routing': _choice(ROUTINGS), 'calico_ipip_mode': _choice(ENCAP_MODES),
+    'calico_vxlan_mode': _choice(ENCAP_MODES), 'calico_ipam_pool': _network, 'calico_block_size': _int(0, 32),
+    'calico_as_number': _int(1, 4294967295), 'calico_route_reflectors': _reflectors,
+    'calico_route_reflector_cluster_id': _cluster_id,
+    'calico_bird_hold_time': _int(0, 65535), 'calico_bird_keepalive_time': _int(1, 65535),
+    'calico_bird_connect_retry': _int(1, 65535), 'calico_bird_wait_timeout': _int(1, 3600),
+    'calico_workload_route_proto': _route_proto, 'calico_peer_route_proto': _route_proto,
+    'calico_veth_mtu': lambda v: None if v is None else _mtu(v),
+    'calico_verify_count': _int(1, 100), 'calico_verify_deadline': _int(1, 300),
+}
+
+
+def _reason(exc):
+    """A checker's reason without the field prefix iproute's helpers put in front of it."""
+    text = str(exc)
+    return text[3:] if text.startswith('x: ') else text
+
+
+def _get(hostvars, host, name):
+    """HOST's value of NAME, or None. A value whose template names a variable only a play defines
+    cannot be resolved from the inventory alone: the plan the play itself computes checks it."""
+    try:
+        return hostvars[host].get(name)
+    except Exception:  # Ansible's undefined-variable errors; this file must not import ansible
+        return None
+
+
+def host_value(hostvars, host, name, settings=None, default=None):
+    """What a role on HOST reads for NAME: its hostvars, else the caller's play, else the default."""
+    value = _get(hostvars, host, name)
+    if value is None and settings:
+        value = settings.get(name)
+    return default if value is None else value
+
+
+def _names(hosts):
+    return ', '.join(hosts)
+
+
+def _check_lab_wide(hostvars, hosts, settings, problems):
+    """Each lab-wide variable: the same on every host, and valid. Returns {name: checked value}."""
+    lab = {}
+    for name in LAB_WIDE:
+        by_value = []
+        for host in hosts:
+            value = host_value(hostvars, host, name, settings, DEFAULTS[name])
+            for seen in by_value:
+                if seen[0] == value:
+                    seen[1].append(host)
+                    break
+            else:
+                by_value.append((value, [host]))
+        if len(by_value) > 1:
+            problems.append('%s: a lab-wide setting, but the hosts differ: %s (set it once, in the vars of the '
+                            'group or of all)' % (name, '; '.join('%s %r' % (_names(h), v) for v, h in by_value)))
+            continue
+        value, owners = by_value[0]
+        try:
+            lab[name] = CHECKS[name](value)
+        except (ValueError, LabError) as exc:
+            problems.append('%s: %s: %r %s' % (_names(owners), name, value, _reason(exc)))
+    return lab
+
+
+def _check_lab_rules(lab, hosts, mode, problems):
+    """Rules between lab-wide values."""
+    if mode not in MODES:
+        problems.append('calico_mode: %r is not one of %s' % (mode, ', '.join(MODES)))
+    for name in lab.get('calico_route_reflectors') or []:
+        if name not in hosts:
+            problems.append('calico_route_reflectors: %r is not a lab host (hosts: %s)' % (name, _names(hosts)))
+    hold, keepalive = lab.get('calico_bird_hold_time'), lab.get('calico_bird_keepalive_time')
+    if hold is not None and 0 < hold < 3:
+        problems.append('calico_bird_hold_time: %d: BGP allows 0 or 3-65535 seconds' % hold)
+    if hold and keepalive is not None and keepalive >= hold:
+        problems.append('calico_bird_keepalive_time: %d is not below calico_bird_hold_time %d (the session '
+                        'would expire between keepalives)' % (keepalive, hold))
+    protos = (lab.get('calico_workload_route_proto'), lab.get('calico_peer_route_proto'))
+    if None not in protos and protos[0] == protos[1]:
+        problems.append('calico_workload_route_proto and calico_peer_route_proto: both %d; pod routes and routes '
+                        'between hosts need tags of their own' % protos[0])
+    if lab.get('calico_routing') == 'bird' and len(hosts) < 2:
+        problems.append('calico_routing: bird needs at least two lab hosts (hosts: %s)' % _names(hosts))
+    pool, size = lab.get('calico_ipam_pool'), lab.get('calico_block_size')
+    if pool is not None and size is not None and size < pool.prefixlen:
+        problems.append('calico_block_size: /%d does not fit in calico_ipam_pool %s' % (size, pool))
+
+
+def _check_workloads(host, items, problems):
+    if items is None:
+        return
+    if not isinstance(items, list):
+        problems.append('%s: calico_workloads: %r must be a list of {name, ip}' % (host, items))
+        return
+    for index, item in enumerate(items):
+        field = '%s: calico_workloads[%d]' % (host, index)
+        if not isinstance(item, dict):
+            problems.append('%s: %r must be a mapping {name, ip}' % (field, item))
+            continue
+        unknown = sorted(set(map(str, item)) - set(WORKLOAD_KEYS))
+        if unknown:
+            problems.append('%s: unknown key %s (a workload has %s)'
+                            % (field, ', '.join(unknown), ', '.join(WORKLOAD_KEYS)))
+        if not item.get('name'):
+            problems.append('%s.name: missing; each workload needs a name' % field)
+        else:
+            _try(problems, check_netns, str(item['name']) if not isinstance(item['name'], str) else item['name'],
+                 field + '.name')
+        if item.get('ip'):
+            _try(problems, parse_ipv4_address, item['ip'], field + '.ip')
+
+
+def _try(problems, check, value, field):
+    try:
+        return check(value, field)
+    except LabError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _check_host(hostvars, host, provider, problems):
+    """One host's own variables."""
+    if not isinstance(host, str) or not _HOST_RE.match(host):
+        problems.append('%s: inventory host name %r may contain only letters, digits, "_", "." and "-" '
+                        '(1-64 of them): it names files, processes and, on the netns provider, a namespace'
+                        % (host, host))
+    address = _get(hostvars, host, 'calico_node_address')
+    node = None
+    if not address:
+        problems.append('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
+    else:
+        node = _try(problems, lambda v, f: parse_ipv4_interface(v, f, default_prefix=24), address,
+                    '%s: calico_node_address' % host)
+    if node is not None:
+        if any(node.ip in special for special, _ in _SPECIAL):
+            problems.append('%s: calico_node_address: %s is a loopback, link-local, multicast or reserved address'
+                            % (host, address))
+        elif node.network.prefixlen < 31 and node.ip in (node.network.network_address, node.network.broadcast_address):
+            problems.append('%s: calico_node_address: %s is the %s address of its subnet %s'
+                            % (host, address, 'network' if node.ip == node.network.network_address else 'broadcast',
+                               node.network))
+    dev = _get(hostvars, host, 'calico_underlay_dev')
+    if dev is not None and _try(problems, check_ifname, dev, '%s: calico_underlay_dev' % host) == 'lo':
+        problems.append('%s: calico_underlay_dev: the underlay interface cannot be lo' % host)
+    gateway = _get(hostvars, host, 'calico_underlay_gateway')
+    if gateway:
+        ip = _try(problems, parse_ipv4_address, gateway, '%s: calico_underlay_gateway' % host)
+        if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
+            problems.append('%s: calico_underlay_gateway: %s must be another address of the host\'s subnet %s'
+                            % (host, gateway, node.network))
+    cidr = _get(hostvars, host, 'calico_pod_cidr')
+    if cidr:
+        block = _try(problems, parse_ipv4_network, cidr, '%s: calico_pod_cidr' % host)
+        if block is not None:
+            try:
+                _usable_network(block)
+            except ValueError as exc:
+                problems.append('%s: calico_pod_cidr: %s %s' % (host, cidr, exc))
+    tunnel = _get(hostvars, host, 'calico_tunnel_address')
+    if tunnel:
+        _try(problems, parse_ipv4_address, tunnel, '%s: calico_tunnel_address' % host)
+    _check_workloads(host, _get(hostvars, host, 'calico_workloads'), problems)
+
+
+def check_inventory(hostvars, hosts, mode='any', settings=None):
+    """Check the lab inventory; returns (lab-wide values, problems). Nothing is changed anywhere."""
+    problems = []
+    if not hosts:
+        return {}, ['group calico_nodes is empty: the inventory names no lab host']
+    hostvars = dict((host, hostvars[host]) for host in hosts)  # each host's variables looked up once
+    lab = _check_lab_wide(hostvars, hosts, settings, problems)
+    _check_lab_rules(lab, hosts, mode, problems)
+    for host in hosts:
+        _check_host(hostvars, host, lab.get('calico_lab_provider'), problems)
+    return lab, problems
+
+
+def check_plan(plan, lab, pool=None, lab_name='lab'):
+    """Cross-checks on the computed plan: underlay subnets against blocks and the pool, and pod
+    namespaces against the host namespaces of the netns provider. Returns the problems."""
+    problems = []
+    subnets = [(host, ipaddress.IPv4Network(item['subnet'])) for host, item in plan.items()]
+    pool = pool or lab.get('calico_ipam_pool')
+    for host, item in plan.items():
+        block = ipaddress.IPv4Network(item['block'])
+        for other, subnet in subnets:
+            if block.overlaps(subnet):
+                problems.append('%s: its pod block %s overlaps the underlay subnet %s of %s (calico_node_address %s)'
+                                % (host, block, subnet, other, plan[other]['node_address']))
+    if pool is not None:
+        pool_net = ipaddress.IPv4Network(str(pool))
+        for host, subnet in subnets:
+            if pool_net.overlaps(subnet):
+                problems.append('calico_ipam_pool: %s overlaps the underlay subnet %s of %s' % (pool_net, subnet, host))
+                break
+    if lab.get('calico_lab_provider') in ('netns', 'auto'):
+        # Host and pod namespaces share this machine's list of namespaces.
+        reserved = {router_name(lab_name): 'the router namespace'}
+        for host, subnet in subnets:
+            reserved[switch_name(lab_name, subnet)] = 'a switch namespace'
+        for host in plan:
+            if host in reserved:
+                problems.append('%s: the host name is %s of the netns provider' % (host, reserved[host]))
+        for host, item in plan.items():
+            for w in item['workloads']:
+                if w['name'] in plan:
+                    problems.append('%s: calico_workloads: pod %s has the name of the lab host %s (on the netns '
+                                    'provider both are namespaces of this machine)' % (host, w['name'], w['name']))
+                elif w['name'] in reserved:
+                    problems.append('%s: calico_workloads: pod %s has the name of %s of the netns provider'
+                                    % (host, w['name'], reserved[w['name']]))
+    return problems
+
+
+def switch_name(lab, network):
+    """The netns provider's switch of a subnet: ``<lab>-sw-172-16-91-0-24``."""
+    return '%s-sw-%s-%d' % (lab, str(network.network_address).replace('.', '-'), network.prefixlen)
+
+
+def router_name(lab):
+    """The netns provider's router namespace."""
+    return '%s-router' % lab
+
+
+def raise_problems(problems):
+    if problems:
+        raise LabError('%d problem%s, nothing was changed:\n  - %s'
+                       % (len(problems), '' if len(problems) == 1 else 's', '\n  - '.join(problems)))

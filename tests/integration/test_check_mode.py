@@ -1,0 +1,59 @@
+"""Check mode on a machine without the lab: each mode's playbook, with the default inventory, says
+what it would make (hosts, pods, routes, tunnels), ends rc 0, and leaves the machine as it was -
+no namespace, no VM process, no file of the VMs' run directory."""
+
+import glob
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+PLAYBOOK = os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook')
+INVENTORY = os.path.join(ROOT, 'inventory', 'hosts.yml')
+VM_RUN_DIR = os.path.expanduser('~/.cache/labnet-calico/run')
+NAMES = ('host-a', 'host-b', 'netns01', 'netns02', 'netns03', 'netns04')
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
+
+
+def machine():
+    def ip(*args):
+        return subprocess.run(['ip'] + list(args), capture_output=True, text=True, check=True).stdout
+    qemu = subprocess.run(['pgrep', '-x', 'qemu-system-x86'], capture_output=True, text=True).stdout.split()
+    return {'netns': sorted(ip('netns', 'list').split()),
+            'links': sorted(link['ifname'] for link in json.loads(ip('-j', 'link', 'show'))),
+            'routes': ip('route', 'show', 'table', 'all'), 'qemu': qemu,
+            'vm_files': sorted(glob.glob(os.path.join(VM_RUN_DIR, '**'), recursive=True))}
+
+
+@pytest.mark.parametrize('playbook, tunnel', [('bgp.yml', None), ('vxlan.yml', 'vxlan.calico'), ('ipip.yml', 'tunl0')])
+def test_check_diff_on_a_machine_without_the_lab(playbook, tunnel):
+    before = machine()
+    if set(NAMES) & set(before['netns']):
+        pytest.skip('a lab of the default inventory is up')
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    result = subprocess.run([PLAYBOOK, os.path.join(ROOT, 'playbooks', playbook), '-i', INVENTORY, '--check', '--diff'],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert 'UNREACHABLE' not in output and 'unreachable=1' not in output, output[-4000:]
+    # What it would make, host by host.
+    assert re.search(r'host-a \((netns|qemu), would be made\): underlay eth0 172\.16\.91\.201/24, block 10\.10\.0\.0/24',
+                     output), output[-4000:]
+    assert 'pod netns03: namespace netns03, eth0 10.10.1.2/32' in output
+    assert 'route 10.10.0.0/24 blackhole' in output
+    if tunnel == 'tunl0':
+        assert 'route 10.10.1.0/24 via 172.16.91.202 dev tunl0 onlink' in output
+    elif tunnel == 'vxlan.calico':
+        assert 'route 10.10.1.0/24 via 10.10.1.0 dev vxlan.calico onlink' in output
+    else:
+        assert 'route 10.10.1.0/24 via 172.16.91.202 dev eth0' in output
+    if tunnel:
+        assert 'tunnel %s 10.10.0.0/32' % tunnel in output
+    # Which provider, and why (auto).
+    assert 'auto: ' in output
+    # Nothing made.
+    assert machine() == before
