@@ -50,7 +50,9 @@ def pods(lab, *names):
 def module(lab, name, args, check=False, diff=False, expect_failure=False):
     """Run a module ad hoc inside the host namespace; fails the test unless the run succeeded (rc 0,
     not failed), or, with expect_failure, unless it failed."""
-    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='oneline')
+    # The oneline callback prints no diff; the default one prints it as a user sees it.
+    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='default' if diff else 'oneline',
+                      ANSIBLE_CALLBACK_RESULT_FORMAT='json')
     argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible'), 'localhost', '-c', 'local',
             '-m', 'labnet.calico.' + name, '-a', json.dumps(args),
             '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] \
