@@ -94,7 +94,7 @@ def test_each_module_shows_before_and_after_in_diff_mode(lab):
     proxy = {'interfaces': [cali]}
     before, after = diff_of(module(lab, 'proxy_arp', proxy, check=True, diff=True))
     assert 'net/ipv4/conf/%s/proxy_arp = 0' % cali in before and 'net/ipv4/conf/%s/proxy_arp = 1' % cali in after
-    assert 'net/ipv4/neigh/%s/proxy_delay = 0' % cali in after
+    assert 'net/ipv4/neigh/%s/proxy_delay = 0' % cali in after and 'net/ipv4/conf/%s/forwarding = 1' % cali in after
 
     before, after = diff_of(module(lab, 'calico_tunnel', VXLAN, check=True, diff=True))
     assert 'vxlan.calico' not in before and 'vxlan.calico' in after and '4096' in after
