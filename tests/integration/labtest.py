@@ -68,8 +68,20 @@ def assert_play(result, hosts, changed=None, expect_failure=False):
     assert not bad, '%s\n%s' % (bad, output[-4000:])
     if changed is not None:
         want = changed if isinstance(changed, dict) else dict((h, changed) for h in counts)
-        assert dict((h, counts[h]['changed']) for h in want) == want, output[-4000:]
+        # On a mismatch, name the tasks that changed (the tail of the output may not show them).
+        assert dict((h, counts[h]['changed']) for h in want) == want, '\n'.join(changed_tasks(output) + [output[-2000:]])
     return output
+
+
+def changed_tasks(output):
+    """'TASK [...] changed: [host]' for every task that changed something."""
+    task, found = None, []
+    for line in output.splitlines():
+        if line.startswith('TASK ['):
+            task = line.rstrip('* ')
+        elif line.startswith('changed: ['):
+            found.append('%s %s' % (task, line.split(' =>')[0]))
+    return found
 
 
 def adhoc_result(proc, host='localhost'):
@@ -159,11 +171,16 @@ class Lab(object):
     def remove_leftovers(self):
         """Delete, by exact name, whatever of this lab is still there (after a failed test); returns it."""
         left = self.namespaces()
-        for netns in left:
-            for pid in ip('netns', 'pids', netns, check=False).split():
-                try:
-                    os.kill(int(pid), 9)
-                except OSError:
-                    pass
-            ip('netns', 'del', netns, check=False)
+        remove_netns(left)
         return left
+
+
+def remove_netns(names):
+    """Delete the namespaces NAMES (exact names) that exist, killing what still runs in them."""
+    for netns in [n for n in names if n in netns_list()]:
+        for pid in ip('netns', 'pids', netns, check=False).split():
+            try:
+                os.kill(int(pid), 9)
+            except OSError:
+                pass
+        ip('netns', 'del', netns, check=False)
