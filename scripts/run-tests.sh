@@ -5,6 +5,10 @@
 # Molecule scenarios (netns lab, IPIP on QEMU VMs, IPIP cross-subnet on VMs).
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule
+# Every step and every Molecule scenario has a time limit (coreutils timeout; STEP_LIMIT_<step>,
+# SCENARIO_LIMIT seconds), so a hang fails that step and the summary still prints.
+# The integration step runs with the seeds' lab (scripts/lab-up.sh) up, as a user may leave it, and
+# checks afterwards that it is intact and still verifies (SEEDS_LAB_GUARD=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
@@ -13,6 +17,26 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 scenarios=(default bird ipip ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint galaxy molecule)
+declare -A limit=([unit]=300 [integration]=1800 [sanity]=900 [lint]=600 [galaxy]=900)
+scenario_limit=${SCENARIO_LIMIT:-900}
+
+bounded() {  # bounded SECONDS COMMAND...: the command, killed after SECONDS (rc 124)
+  local seconds=$1; shift
+  local rc=0
+  timeout --kill-after=30 "$seconds" "$@" || rc=$?
+  [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || echo "TIMEOUT after ${seconds}s: $*" >&2
+  return "$rc"
+}
+
+seeds_lab() {  # seeds_lab up|check|down: the seeds' lab a user would leave running
+  local seeds=(-i inventory/hosts.yml)
+  case "$1" in
+    up) bounded 300 ./scripts/lab-up.sh "${seeds[@]}" > /tmp/labnet-seeds-up.log 2>&1 ;;
+    check) bounded 300 ansible-playbook playbooks/verify.yml "${seeds[@]}" > /tmp/labnet-seeds-check.log 2>&1 \
+             && grep -q '4 pods reach each other' /tmp/labnet-seeds-check.log ;;
+    down) bounded 300 ansible-playbook playbooks/teardown.yml "${seeds[@]}" > /tmp/labnet-seeds-down.log 2>&1 ;;
+  esac
+}
 
 failed=()
 for step in "${steps[@]}"; do
@@ -22,9 +46,27 @@ for step in "${steps[@]}"; do
       for scenario in "${scenarios[@]}"; do
         [ -f "molecule/$scenario/molecule.yml" ] || { echo "no scenario $scenario" >&2; failed+=("molecule:$scenario"); continue; }
         echo "=== molecule test -s $scenario"
-        molecule test -s "$scenario" || failed+=("molecule:$scenario")
+        start=$SECONDS
+        if ! bounded "$scenario_limit" molecule test -s "$scenario"; then
+          failed+=("molecule:$scenario")
+          bounded 300 molecule destroy -s "$scenario" || true   # a killed run left its lab
+        fi
+        echo "=== molecule $scenario: $((SECONDS - start)) s"
+        rm -rf "$HOME/.ansible/collections/ansible_collections/labnet"   # never a copy of the collection
       done ;;
-    *) make "$step" || failed+=("$step") ;;
+    integration)
+      guard=${SEEDS_LAB_GUARD:-1}
+      if [ "$guard" = 1 ] && ! seeds_lab up; then
+        echo "the seeds' lab did not come up (/tmp/labnet-seeds-up.log)" >&2; failed+=("integration:seeds-lab-up"); guard=0
+      fi
+      bounded "${STEP_LIMIT_integration:-${limit[integration]}}" make integration || failed+=("integration")
+      if [ "$guard" = 1 ]; then
+        seeds_lab check || { echo "the seeds' lab was changed by the suite (/tmp/labnet-seeds-check.log)" >&2
+                             failed+=("integration:seeds-lab-intact"); }
+        seeds_lab down || failed+=("integration:seeds-lab-down")
+      fi ;;
+    *) var="STEP_LIMIT_$step"
+       bounded "${!var:-${limit[$step]:-900}}" make "$step" || failed+=("$step") ;;
   esac
 done
 

@@ -335,7 +335,14 @@ def capture_report(captures, plan):
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     lines, failures = [], []
     for host in sorted(captures):
-        for r in (captures[host] or {}).get('results') or []:  # a skipped task has no results
+        results = (captures[host] or {}).get('results') or []
+        # A host with pods and peers must have captured every probe: no result is no proof.
+        got = set((r['source'], r['target']) for r in results)
+        for wanted in capture_probes(plan, host) if host in plan else []:
+            if (wanted['source'], wanted['target']) not in got:
+                failures.append('%s: %s -> %s: no capture result (the capture did not run)'
+                                % (host, wanted['source'], wanted['target']))
+        for r in results:
             pair = '%s: %s -> %s' % (host, r['source'], r['target'])
             want = ROUTE_ENCAPSULATION.get(r.get('route_dev'), 'none')
             requests = [p for p in r['packets'] if p['direction'] == 'out' and p['icmp'] == 'request']

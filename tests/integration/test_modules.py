@@ -6,66 +6,76 @@ see it as their own namespace. Nothing here touches the root namespace.
 
 import json
 import os
-import secrets
+import shutil
 import subprocess
 import time
 
 import pytest
 
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-BIN = os.path.join(ROOT, '.venv', 'bin')
+from labtest import BIN, ROOT, adhoc_result, ansible_env, assert_module, assert_play, ip, ip_json, netns_list, new_suffix, run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
 
-def ip(*args, check=True):
-    return subprocess.run(['ip'] + list(args), capture_output=True, text=True, check=check).stdout
-
-
 @pytest.fixture
 def lab():
-    """A host namespace with an underlay veth (default route out of it), and cleanup of all made."""
-    prefix = 't' + secrets.token_hex(2)
+    """A host namespace with an underlay veth (default route out of it); names of its own, and every
+    namespace the test says it made (lab['made']) removed afterwards by exact name."""
+    prefix = 't' + new_suffix()
     host = prefix + 'h'
+    made = [host]
     ip('netns', 'add', host)
     ip('-n', host, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1')
     for dev in ('lo', 'eth0', 'eth1'):
         ip('-n', host, 'link', 'set', dev, 'up')
     ip('-n', host, 'addr', 'add', '172.31.250.1/24', 'dev', 'eth0')
     ip('-n', host, 'route', 'add', 'default', 'dev', 'eth0')
-    yield {'prefix': prefix, 'host': host}
-    for name in ip('netns', 'list').split():
-        if name.startswith(prefix):
-            ip('netns', 'del', name, check=False)
+    try:
+        yield {'prefix': prefix, 'host': host, 'made': made}
+    finally:
+        existing = netns_list()
+        for name in made:
+            if name in existing:
+                ip('netns', 'del', name, check=False)
 
 
-def module(lab, name, args, check=False):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1',
-               ANSIBLE_STDOUT_CALLBACK='oneline')
+def pods(lab, *names):
+    """Pod namespace names of this test (recorded for cleanup)."""
+    found = [lab['prefix'] + n for n in names]
+    lab['made'].extend(found)
+    return found[0] if len(found) == 1 else found
+
+
+def module(lab, name, args, check=False, diff=False, expect_failure=False):
+    """Run a module ad hoc inside the host namespace; fails the test unless the run succeeded (rc 0,
+    not failed), or, with expect_failure, unless it failed."""
+    # The oneline callback prints no diff; the default one prints it as a user sees it.
+    env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='default' if diff else 'oneline',
+                      ANSIBLE_CALLBACK_RESULT_FORMAT='json')
     argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible'), 'localhost', '-c', 'local',
             '-m', 'labnet.calico.' + name, '-a', json.dumps(args),
-            '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + (['--check'] if check else [])
-    out = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True).stdout
-    # oneline: "localhost | CHANGED => {...}" (or FAILED! => {...})
-    result = json.loads(out.split('=> ', 1)[1])
-    result['failed'] = ' | FAILED' in out.split('=> ', 1)[0]
+            '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] \
+        + (['--check'] if check else []) + (['--diff'] if diff else [])
+    proc = run(argv, cwd=ROOT, env=env, timeout=120)
+    result = assert_module(adhoc_result(proc), expect_failure)
+    result['_output'] = proc.stdout
     return result
 
 
 def state(lab):
-    """Everything the modules could change: namespaces, the host's links, routes and sysctls."""
+    """Everything the modules could change: the test's namespaces, the host's links, routes and sysctls."""
     host = lab['host']
-    sysctls = subprocess.run(['ip', 'netns', 'exec', host, 'sysctl', '-a'], capture_output=True, text=True).stdout
+    sysctls = run(['ip', 'netns', 'exec', host, 'sysctl', '-a'], timeout=30).stdout
     # IPv4 only: IPv6 link-local addresses and routes come and go by themselves as links come up.
-    return {'netns': sorted(ip('netns', 'list').split()), 'links': ip('-n', host, '-d', 'link'),
+    return {'netns': [n for n in netns_list() if n.startswith(lab['prefix'])],
+            'links': ip('-n', host, '-d', 'link'),
             'addresses': ip('-n', host, '-4', 'addr'), 'routes': ip('-n', host, '-4', 'route', 'show', 'table', 'all'),
             'sysctls': sorted(l for l in sysctls.splitlines() if 'conf' in l or 'forward' in l or 'neigh' in l)}
 
 
 def test_veth_create_rerun_drift_checkmode_absent(lab):
-    pod = lab['prefix'] + 'p1'
+    pod = pods(lab, 'p1')
     args = {'workload': pod, 'address': '10.77.0.2', 'mtu': 1480}
     before = state(lab)
     assert module(lab, 'calico_veth', args, check=True)['changed']
@@ -82,14 +92,16 @@ def test_veth_create_rerun_drift_checkmode_absent(lab):
     assert result['changed'] and 'UP' in ip('-n', lab['host'], 'link', 'show', cali)
     assert '10.77.0.9' not in ip('-n', pod, 'addr', 'show', 'eth0')
     assert module(lab, 'calico_veth', dict(args, state='absent', delete_netns=True))['changed']
-    assert cali not in ip('-n', lab['host'], 'link') and pod not in ip('netns', 'list')
+    assert cali not in ip('-n', lab['host'], 'link') and pod not in netns_list()
 
 
 def test_veth_bad_input_changes_nothing(lab):
+    a, b = pods(lab, 'a', 'b')
     before = state(lab)
-    result = module(lab, 'calico_veth', {'workloads': [{'workload': lab['prefix'] + 'a', 'address': '10.0.0.1'},
-                                                       {'workload': lab['prefix'] + 'b', 'host_ifname': 'x' * 16}]})
-    assert result.get('failed') and result['msg'].startswith('workloads[1].host_ifname:')
+    result = module(lab, 'calico_veth', {'workloads': [{'workload': a, 'address': '10.0.0.1'},
+                                                       {'workload': b, 'host_ifname': 'x' * 16}]},
+                    expect_failure=True)
+    assert result['msg'].startswith('workloads[1].host_ifname:')
     assert state(lab) == before
 
 
@@ -120,8 +132,8 @@ def test_proxy_arp_and_tunnel(lab):
     assert result['changed'] and result['after']['net/ipv4/neigh/eth1/proxy_delay'] == '0' and state(lab) == before
     assert module(lab, 'proxy_arp', args)['changed'] and not module(lab, 'proxy_arp', args)['changed']
     assert ip('netns', 'exec', host, 'cat', '/proc/sys/net/ipv4/conf/eth1/proxy_arp').strip() == '1'
-    missing = module(lab, 'proxy_arp', {'interfaces': ['nope0']})
-    assert missing.get('failed') and 'nope0' in missing['msg']
+    missing = module(lab, 'proxy_arp', {'interfaces': ['nope0']}, expect_failure=True)
+    assert 'nope0' in missing['msg']
     vxlan = {'mode': 'vxlan', 'parent': 'eth0', 'local': '172.31.250.1', 'address': '10.77.0.0', 'mtu_from': 'eth0'}
     assert module(lab, 'calico_tunnel', vxlan)['changed'] and not module(lab, 'calico_tunnel', vxlan)['changed']
     link = json.loads(ip('-n', host, '-j', '-d', 'link', 'show', 'vxlan.calico'))[0]
@@ -129,32 +141,61 @@ def test_proxy_arp_and_tunnel(lab):
     assert not link['linkinfo']['info_data']['learning']
     assert module(lab, 'calico_tunnel', {'mode': 'vxlan', 'state': 'absent'})['changed']
     assert 'vxlan.calico' not in ip('-n', host, 'link')
-    if not os.path.isdir('/sys/module/ipip'):
-        before = state(lab)
-        refused = module(lab, 'calico_tunnel', {'mode': 'ipip', 'address': '10.77.0.0'})
-        assert refused.get('failed') and 'has no ipip driver' in refused['msg'] and state(lab) == before
+
+
+def ipip_driver():
+    """'loaded', 'loadable' or 'absent', found without loading anything: /sys/module, then modinfo."""
+    if os.path.isdir('/sys/module/ipip'):
+        return 'loaded'
+    modinfo = shutil.which('modinfo') or '/sbin/modinfo'
+    if os.path.exists(modinfo) and run([modinfo, 'ipip'], timeout=10).returncode == 0:
+        return 'loadable'
+    return 'absent'
+
+
+def test_ipip_refused_without_the_driver(lab):
+    """Only where the kernel has no ipip at all: elsewhere the module would load it for the whole machine."""
+    if ipip_driver() != 'absent':
+        pytest.skip('this kernel has ipip (%s): the refusal cannot be shown without loading it' % ipip_driver())
+    before = state(lab)
+    refused = module(lab, 'calico_tunnel', {'mode': 'ipip', 'address': '10.77.0.0'}, expect_failure=True)
+    assert 'has no ipip driver' in refused['msg'] and state(lab) == before
+
+
+def test_ipip_tunnel_when_the_driver_is_loaded(lab):
+    """tunl0 set up and released in the test's namespace; runs only where ipip is already loaded."""
+    if ipip_driver() != 'loaded':
+        pytest.skip('ipip is not loaded here (%s); a test never loads kernel modules' % ipip_driver())
+    args = {'mode': 'ipip', 'address': '10.77.0.0', 'mtu_from': 'eth0'}
+    assert module(lab, 'calico_tunnel', args)['changed'] and not module(lab, 'calico_tunnel', args)['changed']
+    link = ip_json('-n', lab['host'], 'addr', 'show', 'dev', 'tunl0')[0]
+    assert 'UP' in link['flags'] and link['mtu'] == 1480
+    assert [a['local'] for a in link['addr_info'] if a['family'] == 'inet'] == ['10.77.0.0']
+    assert module(lab, 'calico_tunnel', {'mode': 'ipip', 'state': 'absent'})['changed']
+    link = ip_json('-n', lab['host'], 'addr', 'show', 'dev', 'tunl0')[0]
+    assert 'UP' not in link['flags'] and not [a for a in link['addr_info'] if a['family'] == 'inet']
 
 
 def test_ten_pods_playbook(lab):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'))
+    env = ansible_env()
+
+    lab['made'].extend(lab['prefix'] + 'p%d' % n for n in range(1, 11))
 
     def play(*extra):
         argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible-playbook'),
                 os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'ten_pods.yml'), '-i', 'localhost,',
                 '-e', 'prefix=' + lab['prefix'],
                 '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')] + list(extra)
-        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout[-3000:]
-        return result.stdout
+        return run(argv, cwd=ROOT, env=env, timeout=300)
 
     before = state(lab)
-    assert 'changed=3' in play('--check')                    # reports the changes...
+    assert_play(play('--check'), ['localhost'], changed=3)   # reports the changes...
     assert state(lab) == before                               # ...and leaves nothing behind
-    assert 'changed=3' in play()
-    assert 'changed=0' in play()
-    assert len([n for n in ip('netns', 'list').split() if n.startswith(lab['prefix'] + 'p')]) == 10
-    ping = subprocess.run(['ip', 'netns', 'exec', lab['prefix'] + 'p1', 'ping', '-c', '2', '-W', '2', '-w', '5',
-                           '10.77.0.11'], capture_output=True, text=True)
+    assert_play(play(), ['localhost'], changed=3)
+    assert_play(play(), ['localhost'], changed=0)
+    assert len([n for n in netns_list() if n in lab['made']]) == 11
+    ping = run(['ip', 'netns', 'exec', lab['prefix'] + 'p1', 'ping', '-c', '2', '-W', '2', '-w', '5',
+                '10.77.0.11'], timeout=20)
     assert ping.returncode == 0 and 'ttl=63' in ping.stdout
 
 
@@ -181,8 +222,8 @@ def test_bird_process_start_rerun_reconfigure_absent(lab):
     paths = {'daemon': 'process', 'config_path': run_dir + '/bird.conf', 'socket': run_dir + '/bird.ctl',
              'pid_file': run_dir + '/bird.pid'}
     try:
-        bad = module(lab, 'calico_bird', dict(paths, config='router id 1.2.3;\n'))
-        assert bad['failed'] and 'config: bird rejects it' in bad['msg']
+        bad = module(lab, 'calico_bird', dict(paths, config='router id 1.2.3;\n'), expect_failure=True)
+        assert 'config: bird rejects it' in bad['msg']
         assert not os.path.exists(run_dir)                      # refused before anything changed
         checked = module(lab, 'calico_bird', dict(paths, config=bird_config('10.77.0.0/26')), check=True)
         assert checked['changed'] and checked['actions'] == ['started'] and not os.path.exists(run_dir)
@@ -208,12 +249,12 @@ def test_bird_process_start_rerun_reconfigure_absent(lab):
         assert not module(lab, 'calico_bird', dict(paths, state='absent'))['changed']
     finally:
         if os.path.exists(paths['pid_file']):
-            subprocess.run(['kill', open(paths['pid_file']).read().strip()], check=False)
-        subprocess.run(['rm', '-rf', run_dir], check=False)
+            run(['kill', open(paths['pid_file']).read().strip()], timeout=10)
+        run(['rm', '-rf', run_dir], timeout=10)
 
 
 def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
-    p1, p2, p3 = (lab['prefix'] + name for name in ('p1', 'p2', 'p3'))
+    p1, p2, p3 = pods(lab, 'p1', 'p2', 'p3')
     everything = [{'workload': p1, 'address': '10.77.0.2'}, {'workload': p2, 'address': '10.77.0.3'},
                   {'workload': p3, 'address': '10.77.0.4'}]
     assert module(lab, 'calico_veth', {'workloads': everything})['changed']
@@ -231,24 +272,24 @@ def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
         links = ip('-n', lab['host'], '-br', 'link')
         assert 'byhand0' in links and 'byhand1' in links and 'cali' in links
         assert len([line for line in links.splitlines() if line.startswith('cali')]) == 1
-        namespaces = ip('netns', 'list')
+        namespaces = netns_list()
         assert p1 in namespaces and p2 not in namespaces and p3 in namespaces
         again = module(lab, 'calico_veth', {'workloads': everything[:1], 'purge': True})
         assert not again['changed'] and again['purged'] == []
         # purge_only creates nothing, even for listed workloads that are missing (p2 stays gone) ...
         listed = module(lab, 'calico_veth', {'workloads': everything[:2], 'purge_only': True})
-        assert not listed['changed'] and listed['workloads'] == [] and p2 not in ip('netns', 'list')
+        assert not listed['changed'] and listed['workloads'] == [] and p2 not in netns_list()
         # ... and removes what is not listed (p1).
         emptied = module(lab, 'calico_veth', {'workloads': everything[1:2], 'purge_only': True})
-        assert emptied['changed'] and emptied['purged'] == [p1] and p1 not in ip('netns', 'list')
+        assert emptied['changed'] and emptied['purged'] == [p1] and p1 not in netns_list()
     finally:
         sleeper.kill()
-        sleeper.wait()
+        sleeper.wait(timeout=10)
 
 
 def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
     """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
-    host, pod, peer = lab['host'], lab['prefix'] + 'p1', lab['prefix'] + 'r'
+    host, (pod, peer) = lab['host'], pods(lab, 'p1', 'r')
     ip('netns', 'add', pod)
     ip('netns', 'add', peer)
     ip('-n', host, 'link', 'add', 'pod0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod)
@@ -261,7 +302,7 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
     ip('-n', pod, 'route', 'add', 'default', 'via', '10.77.0.1')
     ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
     ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
-    subprocess.run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], check=True)
+    run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], timeout=10, check=True)
     probes = [{'source': pod, 'source_ip': '10.77.0.2', 'target': 'behind-peer', 'ip': '10.77.1.2'}]
 
     # Someone else pings the same pod meanwhile (bounded): only the probe's own marked packets count.
@@ -271,7 +312,7 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
         seen = module(lab, 'pod_capture', {'interface': 'u0', 'probes': probes, 'count': 3}, check=True)
     finally:
         other.kill()
-        other.wait()
+        other.wait(timeout=10)
     assert not seen['failed'] and not seen['changed']
     assert seen['results'][0]['frames_seen'] > 6                       # the other pings crossed u0 too
     result = seen['results'][0]
@@ -291,5 +332,5 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
 
     for args, message in (({'interface': 'u' * 16}, 'interface: '), ({'interface': 'nosuch0'}, 'interface: cannot watch'),
                           ({'interface': 'u0', 'count': 50}, 'count: 50 is outside 1-20')):
-        failed = module(lab, 'pod_capture', dict({'probes': probes}, **args))
-        assert failed['failed'] and failed['msg'].startswith(message), failed['msg']
+        failed = module(lab, 'pod_capture', dict({'probes': probes}, **args), expect_failure=True)
+        assert failed['msg'].startswith(message), failed['msg']

@@ -13,6 +13,8 @@ import uuid
 
 import pytest
 
+from labtest import remove_netns
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 ANSIBLE = os.path.join(ROOT, '.venv', 'bin', 'ansible')
 
@@ -66,14 +68,7 @@ def lab():
     name = 't' + uuid.uuid4().hex[:6]
     made = []
     yield name, made
-    for netns in made:
-        if netns in netns_list():
-            for pid in ip('netns', 'pids', netns, check=False).split():
-                try:
-                    os.kill(int(pid), 9)
-                except OSError:
-                    pass
-            ip('netns', 'del', netns, check=False)
+    remove_netns(made)
     assert not [netns for netns in made if netns in netns_list()]
 
 
