@@ -3,7 +3,7 @@
 The expectations are written by hand per scenario (molecule/<scenario>/expected.yml: each host's
 node address, block, tunnel address, pods and their addresses, the route to every peer's block
 and its device, the BGP sessions), not computed by the plan code, so a planning bug cannot pass
-both sides. The plan code has its own unit tests (tests/unit/test_plan.py).
+both sides. The plan code has its own unit tests (tests/unit/plugins/filter/test_calico_lab.py).
 """
 
 import json

@@ -2,8 +2,8 @@
 capture result (task skipped, or a probe missing) fails, and the lines name the mode per pair."""
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
 
-from test_capture import exchange, probe
-from test_plan import SEEDS, plan
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_capture import exchange, probe
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_lab import SEEDS, plan
 
 
 def test_a_host_with_pods_and_peers_but_no_capture_result_fails():
