@@ -255,7 +255,7 @@ def _check_host(hostvars, host, provider, problems):
         node = _try(problems, lambda v, f: parse_ipv4_interface(v, f, default_prefix=24), address,
                     '%s: calico_node_address' % host)
     if node is not None:
-        if any(node.ip in special for special, _ in _SPECIAL):
+        if any(node.ip in special for special, _label in _SPECIAL):
             problems.append('%s: calico_node_address: %s is a loopback, link-local, multicast or reserved address'
                             % (host, address))
         elif node.network.prefixlen < 31 and node.ip in (node.network.network_address, node.network.broadcast_address):

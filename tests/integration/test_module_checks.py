@@ -9,7 +9,7 @@ import os
 import pytest
 
 from labtest import ip, ip_json, run
-from test_modules import lab, module, pods, state  # noqa: F401 (lab is a fixture)
+from test_modules import lab, module, pods, state  # noqa: F401  # pylint: disable=unused-import  (lab is a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.bird import parse_show_protocols
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
-from labtest import BIN, LAB_PROTOS, ROOT, Lab, ansible_env, assert_play, ip, ip_json, netns_list, recap, run
+from labtest import BIN, LAB_PROTOS, ROOT, Lab, ansible_env, assert_play, ip_json, netns_list, recap, run
 
 PLAYBOOK = os.path.join(BIN, 'ansible-playbook')
 SEEDS = os.path.join(ROOT, 'inventory', 'hosts.yml')
