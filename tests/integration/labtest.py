@@ -25,8 +25,8 @@ def run(argv, timeout=60, **kwargs):
     """subprocess.run, always bounded in time, output captured as text."""
     kwargs.setdefault('capture_output', True)
     kwargs.setdefault('text', True)
-    kwargs.setdefault('check', False)  # callers read returncode themselves
-    return subprocess.run(argv, timeout=timeout, **kwargs)
+    check = kwargs.pop('check', False)  # callers read returncode themselves
+    return subprocess.run(argv, timeout=timeout, check=check, **kwargs)
 
 
 def ip(*args, check=True):

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from labtest import ip, ip_json, run
-from test_modules import lab, module, pods, state  # noqa: F401  # pylint: disable=unused-import  (lab is a fixture)
+# lab is a pytest fixture: imported for its name.
+from test_modules import lab, module, pods, state  # noqa: F401  # pylint: disable=unused-import
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
