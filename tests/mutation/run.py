@@ -2,7 +2,7 @@
 """Mutation check for the test suite: breaks the collection's code one way at a time, runs the fast
 tests that should notice, and reports caught / missed. Every mutation must be caught.
 
-Not part of CI (it runs the module integration tests once per mutation, ~5 min in all). Run it as
+Not part of CI (it runs the module and playbook integration tests once per mutation, ~15 min in all). Run it as
 root from the repo root, under the shared lab lock, on a clean tree:
     flock /tmp/labnet-lab.lock .venv/bin/python tests/mutation/run.py [NAME ...]
 Each mutation patches one source file in place and puts it back byte for byte afterwards
@@ -17,6 +17,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 PYTEST = [os.path.join(ROOT, '.venv', 'bin', 'python'), '-m', 'pytest', '-q', '-x', '-p', 'no:cacheprovider']
 MODULES = 'tests/integration/test_modules.py'
 CHECKS = 'tests/integration/test_module_checks.py'
+PLAYBOOKS = 'tests/integration/test_playbooks.py'
 
 # name: (file, text to find (exactly once), replacement, tests that must fail)
 MUTATIONS = {
@@ -50,6 +51,25 @@ MUTATIONS = {
     'capture judge accepts a host without results': (
         'plugins/filter/calico_lab.py', "        for wanted in capture_probes(plan, host) if host in plan else []:",
         "        for wanted in []:", ['tests/unit']),
+    # Issue 17's defects put back one at a time: the test that was written for each must fail.
+    'labtest passes a failed module run': (
+        'tests/integration/labtest.py',
+        "        assert not result['failed'] and not result['unreachable'] and result['_rc'] == 0, result\n",
+        "        pass\n", ['tests/integration/test_labtest.py']),
+    'labtest reads rc only, not every host of the recap': (
+        'tests/integration/labtest.py',
+        "    bad = dict((h, c) for h, c in counts.items() if c['failed'] or c['unreachable'])\n",
+        "    bad = {}\n", ['tests/integration/test_labtest.py']),
+    'cross_subnet encapsulates every pair (as always does)': (
+        'plugins/filter/calico_lab.py', "(ipip_mode == 'always' or not same_subnet)", "True",
+        [PLAYBOOKS + '::test_two_subnets_vxlan_cross_subnet_per_pair_then_teardown']),
+    'BGP mode leaves the VXLAN device of a VXLAN run': (
+        'roles/bgp/tasks/main.yml', "- name: No VXLAN device left from a VXLAN run\n",
+        "- name: No VXLAN device left from a VXLAN run\n  when: false\n",
+        [PLAYBOOKS + '::test_seeds_lab_bgp_rerun_switch_and_teardown']),
+    'teardown leaves the routes to other hosts': (
+        'roles/teardown/tasks/main.yml', '    - "{{ calico_peer_route_proto }}"\n', '',
+        [PLAYBOOKS + '::test_seeds_lab_bgp_rerun_switch_and_teardown']),
     'capture judge ignores the wrong encapsulation': (
         'plugins/filter/calico_lab.py', "            if wrong:\n", "            if False:\n", ['tests/unit']),
 }
@@ -93,17 +113,18 @@ def main(names):
     unknown = [n for n in names if n not in MUTATIONS]
     if unknown:
         sys.exit('unknown mutation(s) %s; known: %s' % (unknown, ', '.join(MUTATIONS)))
-    baseline, detail = run_tests(sorted(set(t for m in MUTATIONS.values() for t in m[3])))
+    chosen = names or list(MUTATIONS)
+    baseline, detail = run_tests(sorted(set(t for n in chosen for t in MUTATIONS[n][3])))
     if baseline:
         sys.exit('the tests fail without any mutation: %s' % detail)
     missed = []
-    for name in names or MUTATIONS:
+    for name in chosen:
         caught, detail = mutate(name)
         verdict = {True: 'caught', False: 'MISSED', None: 'NOT APPLIED'}[caught]
         print('%-48s %-11s %s' % (name, verdict, detail), flush=True)
         if caught is not True:
             missed.append(name)
-    print('%d of %d mutations caught' % (len(names or MUTATIONS) - len(missed), len(names or MUTATIONS)))
+    print('%d of %d mutations caught' % (len(chosen) - len(missed), len(chosen)))
     return 1 if missed else 0
 
 
