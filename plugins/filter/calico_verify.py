@@ -71,7 +71,8 @@ def _pair_problem(r, same_host):
     """Why one pod_ping result fails, or None."""
     want_ttl = 63 if same_host else 62
     if not r['ok']:
-        return '%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'], '; '.join(r.get('error') or []))
+        reason = '; '.join(e for e in r.get('error') or [] if e != 'no reply')
+        return '%s -> %s (%s): no reply%s' % (r['source'], r['target'], r['ip'], ' (%s)' % reason if reason else '')
     if r['received'] < r['sent']:
         return '%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent'])
     if r['ttl'] != want_ttl:
@@ -131,7 +132,7 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
             entry[0] += 0 if problem else 1
             entry[1] += 1
             entry[2].update([r['ttl']] if r['ttl'] else [])
-            entry[3].add(r.get('host_dev') or '?')
+            entry[3].add('cali*' if (r.get('host_dev') or '').startswith('cali') else r.get('host_dev') or '?')
             for index, pod in ((0, r['source']), (1, r['target'])):
                 involved.setdefault(pod, [0, 0])[index] += 1
             if problem:

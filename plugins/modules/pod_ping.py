@@ -119,10 +119,12 @@ failed_pairs:
   type: int
 '''
 
+import json
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    IPRoute, LabError, check_netns, parse_ipv4_address,
+    LabError, check_netns, parse_ipv4_address, run_argv,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
     check_ping_options, ping_argument_spec, probe_from_namespaces,
@@ -138,6 +140,23 @@ def checked_pairs(params):
     targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
                for i, t in enumerate(params['targets'])]
     return [(source, name, address) for source in sources for name, address in targets if source != name]
+
+
+def host_paths(module, addresses):
+    """{address: {'dev', 'gateway'}} - how this host routes each address, one ``ip -batch`` for all
+    ({} for an address without a route: -force goes on past it, and the answers are matched by dst)."""
+    ip = module.get_bin_path('ip', required=True)
+    data = ''.join('route get %s\n' % address for address in addresses)
+    _rc, out, _err = run_argv(module, [ip, '-j', '-force', '-batch', '-'], check_rc=False, data=data)
+    found = {}
+    for line in out.splitlines():
+        try:
+            routes = json.loads(line)
+        except ValueError:
+            continue
+        for route in routes if isinstance(routes, list) else []:
+            found[route.get('dst')] = {'dev': route.get('dev'), 'gateway': route.get('gateway')}
+    return dict((address, found.get(address, {})) for address in addresses)
 
 
 def main():
@@ -164,8 +183,7 @@ def main():
         if not 1 <= params['parallel'] <= 64:
             raise LabError('parallel: %d is outside 1-64' % params['parallel'])
         # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
-        iproute = IPRoute(module)
-        paths = dict((address, iproute.route_get(address)) for address in sorted(set(p[2] for p in pairs)))
+        paths = host_paths(module, sorted(set(p[2] for p in pairs)))
         jobs = {}
         for source, _name, address in pairs:
             jobs.setdefault(source, []).append(address)
