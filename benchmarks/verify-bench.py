@@ -19,7 +19,7 @@ BIN = os.path.join(ROOT, '.venv', 'bin')
 
 def playbook(name, inventory, *extra):
     argv = [os.path.join(BIN, 'ansible-playbook'), os.path.join(ROOT, 'playbooks', name), '-i', inventory] + list(extra)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1', LC_ALL='C')
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
     return proc, time.monotonic() - started

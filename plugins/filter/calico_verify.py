@@ -76,9 +76,8 @@ def _pair_problem(r, same_host):
     if r['received'] < r['sent']:
         return '%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent'])
     if r['ttl'] != want_ttl:
-        return '%s -> %s: TTL %s, expected %d (%s)' % (r['source'], r['target'], r['ttl'], want_ttl,
-                                                        'same host: one hop' if same_host
-                                                        else 'across hosts: host, peer host, pod')
+        path = 'same host: one hop' if same_host else 'across hosts: host, peer host, pod'
+        return '%s -> %s: TTL %s, expected %d (%s)' % (r['source'], r['target'], r['ttl'], want_ttl, path)
     return None
 
 
