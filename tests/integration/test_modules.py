@@ -334,3 +334,43 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
                           ({'interface': 'u0', 'count': 50}, 'count: 50 is outside 1-20')):
         failed = module(lab, 'pod_capture', dict({'probes': probes}, **args), expect_failure=True)
         assert failed['msg'].startswith(message), failed['msg']
+
+
+def test_pod_ping_one_process_per_source_and_one_result_whatever_fails(lab):
+    """pod_ping from a pod: replies with the TTL of the path, a dead address and a missing namespace
+    answered per pair in one clean result, bad options refused naming the option."""
+    host, (pod, peer, gone) = lab['host'], pods(lab, 'p1', 'r', 'gone')
+    ip('netns', 'add', pod)
+    ip('netns', 'add', peer)
+    ip('-n', host, 'link', 'add', 'pod0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod)
+    ip('-n', host, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', peer)
+    for netns, dev, address in ((host, 'pod0', '10.77.0.1/24'), (pod, 'eth0', '10.77.0.2/24'),
+                                (host, 'u0', '172.31.251.1/24'), (peer, 'u0', '172.31.251.2/24'),
+                                (peer, 'lo', '10.77.1.2/32')):
+        ip('-n', netns, 'addr', 'add', address, 'dev', dev)
+        ip('-n', netns, 'link', 'set', dev, 'up')
+    ip('-n', pod, 'route', 'add', 'default', 'via', '10.77.0.1')
+    ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
+    ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
+    run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], timeout=10, check=True)
+    targets = [{'name': 'behind-peer', 'ip': '10.77.1.2'}, {'name': 'host', 'ip': '10.77.0.1'},
+               {'name': 'nobody', 'ip': '10.77.0.9'}]
+    started = time.time()
+    found = module(lab, 'pod_ping', {'sources': [pod, gone], 'targets': targets, 'count': 2}, check=True)
+    results = dict(((r['source'], r['target']), r) for r in found['results'])
+    assert len(found['results']) == 6 and found['failed_pairs'] == 4 and not found['changed']
+    assert [results[(pod, t)]['received'] for t in ('behind-peer', 'host', 'nobody')] == [2, 2, 0]
+    assert (results[(pod, 'behind-peer')]['ttl'], results[(pod, 'host')]['ttl']) == (63, 64)
+    assert (results[(pod, 'behind-peer')]['host_dev'], results[(pod, 'host')]['host_dev']) == ('u0', 'lo')
+    assert results[(pod, 'nobody')]['sent'] == 2 and results[(pod, 'nobody')]['error']
+    assert results[(gone, 'host')]['error'] == ['entering /run/netns/%s: No such file or directory' % gone]
+    assert time.time() - started < 30
+
+    pairs = [{'source': pod, 'target': 'behind-peer', 'ip': '10.77.1.2'}]
+    only = module(lab, 'pod_ping', {'pairs': pairs, 'count': 1})
+    assert [(r['target'], r['received'], r['ttl']) for r in only['results']] == [('behind-peer', 1, 63)]
+    for args, message in (({'pairs': pairs, 'sources': [pod], 'targets': targets}, 'parameters are mutually exclusive'),
+                          ({'pairs': pairs, 'parallel': 65}, 'parallel: 65 is outside 1-64'),
+                          ({'pairs': [dict(pairs[0], source='a b')]}, 'pairs[0].source: ')):
+        failed = module(lab, 'pod_ping', args, expect_failure=True)
+        assert message in failed['msg'], failed['msg']
