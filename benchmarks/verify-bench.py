@@ -4,7 +4,8 @@
 
 Builds the lab with bgp.yml (benchmarks/make-inventory.py's inventory), runs verify.yml RUNS times
 (default 3) with calico_verify_max_pairs=MAX_PAIRS (default 5000; 300000 probes the full matrix of 512
-pods), prints one CSV row per run (hosts,pods,max_pairs,probed,kind,seconds,rc) and tears the lab down.
+pods; several, comma-separated, each RUNS times on the same lab), prints one CSV row per run
+(hosts,pods,max_pairs,probed,kind,seconds,rc) and tears the lab down.
 """
 import os
 import re
@@ -29,7 +30,7 @@ def main():
     if len(sys.argv) not in (3, 4, 5):
         sys.exit(__doc__)
     hosts, pods = int(sys.argv[1]), int(sys.argv[2])
-    max_pairs = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
+    budgets = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else '5000').split(',')]
     runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     inventory = tempfile.NamedTemporaryFile('w', suffix='.yml', prefix='verify-bench-', delete=False)
     with inventory:
@@ -42,7 +43,7 @@ def main():
         if proc.returncode != 0:
             sys.exit(proc.stdout[-3000:] + proc.stderr[-2000:])
         print('hosts,pods,max_pairs,probed,kind,seconds,rc', flush=True)
-        for _run in range(runs):
+        for max_pairs in [b for b in budgets for _run in range(runs)]:
             proc, seconds = playbook('verify.yml', inventory.name, '-e', 'calico_verify_max_pairs=%d' % max_pairs)
             found = re.search(r'(full matrix|sample): (\d+) of \d+ ordered pod pairs probed', proc.stdout)
             print('%d,%d,%d,%s,%s,%.1f,%d' % (hosts, pods, max_pairs, found.group(2) if found else '?',
