@@ -287,8 +287,8 @@ def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
         sleeper.wait(timeout=10)
 
 
-def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
-    """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
+def pod_behind_peer(lab):
+    """A pod on the host (10.77.0.2 via pod0) and a peer namespace over u0 with 10.77.1.2 behind it."""
     host, (pod, peer) = lab['host'], pods(lab, 'p1', 'r')
     ip('netns', 'add', pod)
     ip('netns', 'add', peer)
@@ -303,6 +303,12 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
     ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
     ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
     run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], timeout=10, check=True)
+    return host, pod, peer
+
+
+def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
+    """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
+    _host, pod, _peer = pod_behind_peer(lab)
     probes = [{'source': pod, 'source_ip': '10.77.0.2', 'target': 'behind-peer', 'ip': '10.77.1.2'}]
 
     # Someone else pings the same pod meanwhile (bounded): only the probe's own marked packets count.
@@ -339,20 +345,8 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
 def test_pod_ping_one_process_per_source_and_one_result_whatever_fails(lab):
     """pod_ping from a pod: replies with the TTL of the path, a dead address and a missing namespace
     answered per pair in one clean result, bad options refused naming the option."""
-    host, (pod, peer, gone) = lab['host'], pods(lab, 'p1', 'r', 'gone')
-    ip('netns', 'add', pod)
-    ip('netns', 'add', peer)
-    ip('-n', host, 'link', 'add', 'pod0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod)
-    ip('-n', host, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u0', 'netns', peer)
-    for netns, dev, address in ((host, 'pod0', '10.77.0.1/24'), (pod, 'eth0', '10.77.0.2/24'),
-                                (host, 'u0', '172.31.251.1/24'), (peer, 'u0', '172.31.251.2/24'),
-                                (peer, 'lo', '10.77.1.2/32')):
-        ip('-n', netns, 'addr', 'add', address, 'dev', dev)
-        ip('-n', netns, 'link', 'set', dev, 'up')
-    ip('-n', pod, 'route', 'add', 'default', 'via', '10.77.0.1')
-    ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
-    ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
-    run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], timeout=10, check=True)
+    _host, pod, _peer = pod_behind_peer(lab)
+    gone = pods(lab, 'gone')
     targets = [{'name': 'behind-peer', 'ip': '10.77.1.2'}, {'name': 'host', 'ip': '10.77.0.1'},
                {'name': 'nobody', 'ip': '10.77.0.9'}]
     started = time.time()
