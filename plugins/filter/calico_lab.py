@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import json
 
 from ansible.errors import AnsibleFilterError
 
@@ -238,81 +237,6 @@ ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
 TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
-def _tunnel_packets(link_stats):
-    """{device: (tx, rx) packets} of the tunnel devices in ``ip -s -j link show`` output."""
-    if isinstance(link_stats, str):
-        link_stats = json.loads(link_stats) if link_stats.strip() else []
-    counters = {}
-    for link in link_stats or []:
-        if link.get('ifname') in TUNNEL_DEVICES and 'stats64' in link:
-            counters[link['ifname']] = (link['stats64']['tx']['packets'], link['stats64']['rx']['packets'])
-    return counters
-
-
-def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None):
-    """Judge the lab from pod_ping results of every host.
-
-    pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
-    on every host before and after all the pings. Returns {'lines', 'failures', 'mode'}.
-    """
-    links_before, links_after = links_before or {}, links_after or {}
-    pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
-    pods = sorted(pod_host)
-    failures, lines, cells = [], [], {}
-    # host -> device -> [packets out, packets in] the pings must have put through the tunnel
-    expected = dict((host, dict((dev, [0, 0]) for dev in TUNNEL_DEVICES)) for host in plan)
-    used = set()
-    for host in sorted(pings):
-        for r in pings[host]:
-            same_host = pod_host.get(r['target']) == host
-            want_ttl = 63 if same_host else 62
-            dev = r.get('host_dev') if r.get('host_dev') in TUNNEL_DEVICES else None
-            cells[(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
-                                                 + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if dev else ''))
-            if not r['ok']:
-                reason = '; '.join(r.get('error') or [])
-                failures.append('%s -> %s (%s): no reply (%s)' % (r['source'], r['target'], r['ip'], reason))
-            elif r['received'] < r['sent']:
-                failures.append('%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent']))
-            elif r['ttl'] != want_ttl:
-                failures.append('%s -> %s: TTL %s, expected %d (%s)' % (
-                    r['source'], r['target'], r['ttl'], want_ttl, 'same host: one hop' if same_host else
-                    'across hosts: host, peer host, pod'))
-            if dev:
-                used.add(dev)
-                peer = pod_host.get(r['target'])
-                expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
-                expected[host][dev][1] += r['received']   # their replies come back through it
-                if peer in expected:                      # the peer received and answered them
-                    expected[peer][dev][0] += r['received']
-                    expected[peer][dev][1] += r['received']
-    width = max([len(p) for p in pods] + [9])
-    lines.append('from \\ to'.ljust(width) + ' ' + ' '.join(p.ljust(14) for p in pods))
-    for source in pods:
-        lines.append(source.ljust(width) + ' ' + ' '.join(cells.get((source, t), '-').ljust(14) for t in pods))
-    lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into a tunnel')
-    mode = 'ipip' if 'tunl0' in used else 'vxlan' if 'vxlan.calico' in used else 'bgp'
-    if expect_mode and expect_mode != mode and len(plan) > 1:
-        failures.append('the routes say %s mode, expected %s' % (mode, expect_mode))
-    for host in sorted(plan):
-        before, after = _tunnel_packets(links_before.get(host)), _tunnel_packets(links_after.get(host))
-        for dev in TUNNEL_DEVICES:
-            want = expected[host][dev]
-            if dev not in before or dev not in after:
-                if want != [0, 0]:
-                    failures.append('%s: routes use %s but its counters could not be read' % (host, dev))
-                continue
-            delta = [after[dev][0] - before[dev][0], after[dev][1] - before[dev][1]]
-            lines.append('%s %s: %d packets out, %d in during the pings (expected %d and %d)'
-                         % (host, dev, delta[0], delta[1], want[0], want[1]))
-            if delta != want:
-                failures.append('%s: %s carried %d/%d packets out/in, expected %d/%d: %s'
-                                % (host, dev, delta[0], delta[1], want[0], want[1],
-                                   'traffic bypassed the tunnel' if delta[0] < want[0]
-                                   else 'traffic went through the tunnel that should not have'))
-    return {'lines': lines, 'failures': failures, 'mode': mode}
-
-
 def capture_probes(plan, host):
     """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods."""
     mine = plan[host]['workloads']
@@ -379,7 +303,6 @@ class FilterModule(object):
             'calico_workload_veths': workload_veths,
             'calico_workload_routes': workload_routes,
             'calico_peer_routes': peer_routes,
-            'calico_verify_report': verify_report,
             'calico_capture_probes': capture_probes,
             'calico_capture_report': capture_report,
             'calico_lab_pods': lab_pods,

@@ -1,27 +1,50 @@
 # -*- coding: utf-8 -*-
 # Copyright: labnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Bounded pings from a pod's network namespace, shared by pod_ping and pod_capture."""
+"""Bounded ICMP echo probes from pods' network namespaces, shared by pod_ping and pod_capture.
+
+No ``ping`` process: for each source namespace one forked child enters it (setns on /run/netns/NAME),
+opens one raw ICMP socket and keeps many echo requests in flight, matching replies by identifier and
+sequence and reading each reply's TTL from its IP header. The parent only reads the children's JSON
+from pipes, so a module prints one result whatever a child met.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import binascii
-import re
+import ctypes
+import ctypes.util
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import time
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_argv
-
-_SUMMARY_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?received')
-_TTL_RE = re.compile(r'ttl=(\d+)')
-_RTT_RE = re.compile(r'rtt min/avg/max/mdev = [\d.]+/([\d.]+)/')
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 
 # How a pod's packets can cross the underlay (pod_capture's words, and its judge's in verify).
 ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
 
-# option: (lowest, highest) - every ping is bounded in count and time.
+# option: (lowest, highest) - every probe is bounded in count and time.
 PING_LIMITS = {'count': (1, 20), 'deadline': (1, 30)}
 MIN_INTERVAL = 0.2
+
+NETNS_DIR = '/run/netns'
+CLONE_NEWNET = 0x40000000
+ICMP_ECHO_REPLY, ICMP_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED = 0, 3, 8, 11
+ICMP_ERRORS = {3: 'Destination Unreachable', 11: 'Time to live exceeded'}
+UNREACHABLE_CODES = {0: 'Destination Net Unreachable', 1: 'Destination Host Unreachable',
+                     3: 'Destination Port Unreachable', 13: 'Packet filtered'}
+REPLY_WAIT = 1.0        # seconds a request waits for its reply (ping -W 1)
+WINDOW = 64             # requests awaiting a reply younger than STALL at most (flow control)
+STALL = 0.02            # a request older than this no longer holds the window (a dead path cannot stall it)
+DATA_LENGTH = 56        # echo data bytes, as ping's default
+RECEIVE_BUFFER = 4 * 1024 * 1024
+MAX_PROBES = 0xffff     # sequence numbers of one source
 
 
 def ping_argument_spec(count):
@@ -39,30 +62,231 @@ def check_ping_options(params):
         raise LabError('interval: at least %s seconds' % MIN_INTERVAL)
 
 
-def parse_ping(output):
-    """Sent, received, the TTL of the last reply and the average RTT from ping's output."""
-    summary = _SUMMARY_RE.search(output)
-    ttls = _TTL_RE.findall(output)
-    rtt = _RTT_RE.search(output)
-    return {
-        'sent': int(summary.group(1)) if summary else 0,
-        'received': int(summary.group(2)) if summary else 0,
-        'ttl': int(ttls[-1]) if ttls else None,
-        'rtt_avg_ms': float(rtt.group(1)) if rtt else None,
-    }
+def checksum(data):
+    """The Internet checksum (RFC 1071) of DATA."""
+    if len(data) % 2:
+        data += b'\0'
+    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
 
 
-def ping_from_netns(module, netns, address, count, interval, deadline, pattern=None):
-    """Ping ADDRESS from inside NETNS; parse_ping's fields plus 'error' when nothing came back.
+def echo_request(ident, seq, data):
+    """An ICMP echo request (header and DATA) with its checksum."""
+    header = struct.pack('!BBHHH', ICMP_ECHO_REQUEST, 0, 0, ident, seq)
+    return struct.pack('!BBHHH', ICMP_ECHO_REQUEST, 0, checksum(header + data), ident, seq) + data
 
-    pattern: bytes to fill the echo data with (up to 16), so that these packets can be told apart.
+
+def parse_icmp(packet):
+    """What a raw ICMP socket read: ('reply', ident, seq, source, ttl) for an echo reply, ('error', ident,
+    seq, source, text) for an ICMP error quoting one of our requests, else None."""
+    if len(packet) < 28 or packet[0] >> 4 != 4:
+        return None
+    header = (packet[0] & 0x0f) * 4
+    source, ttl = socket.inet_ntoa(packet[12:16]), packet[8]
+    icmp = packet[header:]
+    if len(icmp) < 8:
+        return None
+    kind, code = icmp[0], icmp[1]
+    if kind == ICMP_ECHO_REPLY:
+        ident, seq = struct.unpack('!HH', icmp[4:8])
+        return ('reply', ident, seq, source, ttl)
+    if kind in ICMP_ERRORS and len(icmp) >= 36:
+        quoted = icmp[8:]
+        inner = (quoted[0] & 0x0f) * 4
+        if len(quoted) >= inner + 8 and quoted[inner] == ICMP_ECHO_REQUEST:
+            ident, seq = struct.unpack('!HH', quoted[inner + 4:inner + 8])
+            text = UNREACHABLE_CODES.get(code, ICMP_ERRORS[kind]) if kind == ICMP_UNREACHABLE else ICMP_ERRORS[kind]
+            return ('error', ident, seq, source, 'From %s: %s' % (source, text))
+    return None
+
+
+def enter_netns(name):
+    """Move this (single-threaded, forked) process into the network namespace NAME."""
+    fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
+    try:
+        if hasattr(os, 'setns'):
+            os.setns(fd, CLONE_NEWNET)
+            return
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+    finally:
+        os.close(fd)
+
+
+def _new_result():
+    return {'sent': 0, 'received': 0, 'ttl': None, 'rtts': [], 'errors': []}
+
+
+def probe(addresses, count, interval, deadline, pattern=None, clock=time.monotonic):
+    """Echo requests to every address of ADDRESSES from the current namespace, COUNT rounds.
+
+    Round r starts no sooner than r * INTERVAL after the first and after the previous round's replies
+    (or REPLY_WAIT); nothing is sent after DEADLINE seconds. Returns {address: {'sent', 'received',
+    'ttl' (of the last reply), 'rtt_avg_ms', 'error' (list, when nothing came back)}}.
     """
-    ip = module.get_bin_path('ip', required=True)
-    ping = module.get_bin_path('ping', required=True)
-    argv = [ip, 'netns', 'exec', netns, ping, '-n', '-c', str(count), '-i', str(interval),
-            '-W', '1', '-w', str(deadline)] + (['-p', binascii.hexlify(pattern).decode()] if pattern else []) + [address]
-    _rc, out, err = run_argv(module, argv, check_rc=False)
-    result = parse_ping(out)
+    addresses = sorted(set(addresses))
+    if len(addresses) * count > MAX_PROBES:
+        raise LabError('%d targets x %d requests: one source sends at most %d' % (len(addresses), count, MAX_PROBES))
+    data = ((pattern or b'labnet.calico') * DATA_LENGTH)[:DATA_LENGTH]
+    results = dict((address, _new_result()) for address in addresses)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        except OSError:
+            pass  # the default buffer still works, with more of the window's flow control
+        sock.setblocking(False)
+        ident = os.getpid() & 0xffff
+        start = clock()
+        end = start + deadline
+        for round_ in range(count):
+            if round_ and clock() < start + round_ * interval:
+                time.sleep(max(0.0, min(end, start + round_ * interval) - clock()))
+            if clock() >= end:
+                break
+            _probe_round(sock, ident, addresses, round_, data, results, end, clock)
+    finally:
+        sock.close()
+    return dict((address, _summary(result)) for address, result in results.items())
+
+
+def _probe_round(sock, ident, addresses, round_, data, results, end, clock):
+    """One request to every address (sequence round * len + index), then their replies."""
+    waiting = {}   # seq -> (address, sent at)
+    queue = list(range(len(addresses)))
+    last_sent = clock()
+    while queue or waiting:
+        now = clock()
+        if now >= end or (not queue and now >= last_sent + REPLY_WAIT):
+            break
+        young = sum(1 for _address, sent_at in waiting.values() if now - sent_at < STALL)
+        while queue and young < WINDOW:
+            index = queue.pop(0)
+            seq = round_ * len(addresses) + index
+            address = addresses[index]
+            results[address]['sent'] += 1
+            try:
+                sock.sendto(echo_request(ident, seq, data), (address, 0))
+            except OSError as exc:
+                results[address]['errors'].append('sendto: %s' % (exc.strerror or exc))
+                continue
+            waiting[seq] = (address, clock())
+            last_sent = waiting[seq][1]
+            young += 1
+        timeout = STALL if queue else max(0.0, min(end, last_sent + REPLY_WAIT) - clock())
+        ready, _w, _x = select.select([sock], [], [], timeout)
+        if ready:
+            _read_replies(sock, ident, waiting, results, clock)
+
+
+def _read_replies(sock, ident, waiting, results, clock):
+    while True:
+        try:
+            packet = sock.recv(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        parsed = parse_icmp(packet)
+        if not parsed or parsed[1] != ident or parsed[2] not in waiting:
+            continue
+        kind, _ident, seq, source, value = parsed
+        address, sent_at = waiting[seq]
+        if kind == 'reply' and source != address:
+            continue
+        del waiting[seq]
+        if kind == 'reply':
+            results[address]['received'] += 1
+            results[address]['ttl'] = value
+            results[address]['rtts'].append((clock() - sent_at) * 1000.0)
+        else:
+            results[address]['errors'].append(value)
+
+
+def _summary(result):
+    rtts = result.pop('rtts')
+    errors = result.pop('errors')
+    result['rtt_avg_ms'] = round(sum(rtts) / len(rtts), 3) if rtts else None
     if result['received'] == 0:
-        result['error'] = (err or out).strip().splitlines()[-1:] or ['no reply']
+        result['error'] = sorted(set(errors))[:3] or ['no reply']
     return result
+
+
+def _child(netns, addresses, count, interval, deadline, pattern, write_fd):
+    """In a forked child: enter NETNS, probe, write JSON to WRITE_FD, and leave without cleanup."""
+    status = 1
+    try:
+        try:
+            enter_netns(netns)
+            answer = {'results': probe(addresses, count, interval, deadline, pattern)}
+        except OSError as exc:
+            what = 'entering %s' % os.path.join(NETNS_DIR, netns) if exc.errno in (errno.ENOENT, errno.EINVAL) \
+                else 'probing from %s' % netns
+            answer = {'error': '%s: %s' % (what, exc.strerror or exc)}
+        except Exception as exc:  # pylint: disable=broad-except  # one clean answer whatever happened
+            answer = {'error': 'probing from %s: %s' % (netns, exc)}
+        payload = json.dumps(answer).encode()
+        while payload:
+            payload = payload[os.write(write_fd, payload):]
+        status = 0
+    finally:
+        os._exit(status)  # never the module's exit: no atexit cleanup, no second result
+
+
+def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None):
+    """Probe from several namespaces at once, at most PARALLEL children.
+
+    jobs: {netns: [address, ...]}. Returns {netns: {'results': {address: probe's fields}} or {'error'}}.
+    """
+    pending = sorted(jobs)
+    running = {}   # read fd -> (netns, pid, chunks, started)
+    answers = {}
+    bound = deadline + count * REPLY_WAIT + 5
+    while pending or running:
+        while pending and len(running) < parallel:
+            netns = pending.pop(0)
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_fd)
+                _child(netns, jobs[netns], count, interval, deadline, pattern, write_fd)
+            os.close(write_fd)
+            running[read_fd] = (netns, pid, [], time.monotonic())
+        ready, _w, _x = select.select(list(running), [], [], 0.5)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if chunk:
+                running[fd][2].append(chunk)
+                continue
+            netns, pid, chunks, _started = running.pop(fd)
+            os.close(fd)
+            os.waitpid(pid, 0)
+            answers[netns] = _decode_answer(netns, b''.join(chunks))
+        for fd, (netns, pid, _chunks, started) in list(running.items()):
+            if time.monotonic() - started > bound:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                os.close(fd)
+                del running[fd]
+                answers[netns] = {'error': 'probing from %s: no answer within %d s' % (netns, bound)}
+    return answers
+
+
+def _decode_answer(netns, payload):
+    try:
+        return json.loads(payload.decode())
+    except ValueError:
+        return {'error': 'probing from %s: the prober ended without an answer' % netns}
+
+
+def ping_from_netns(netns, address, count, interval, deadline, pattern=None):
+    """Echo requests to ADDRESS from inside NETNS: probe's fields, with 'error' when nothing came back.
+
+    pattern: bytes to fill the echo data with, so that these packets can be told apart on the wire.
+    """
+    answer = probe_from_namespaces({netns: [address]}, count, interval, deadline, parallel=1, pattern=pattern)[netns]
+    if 'error' in answer:
+        return {'sent': 0, 'received': 0, 'ttl': None, 'rtt_avg_ms': None, 'error': [answer['error']]}
+    return answer['results'][address]

@@ -16,7 +16,8 @@ description:
   - For each probe, opens a packet socket on the host's underlay O(interface), pings the target from the
     source pod's network namespace (bounded by O(count) and O(deadline)), then decodes every frame the
     socket saw - what C(tcpdump -i eth0) would have shown the seeds.
-  - The echo data of each probe carries a random mark (C(ping -p)), so only the probe's own requests and
+  - The echo requests are sent from a raw ICMP socket inside the source pod's namespace (no C(ping)
+    process); their echo data carries a random mark, so only the probe's own requests and
     their replies are counted, whatever else the pods exchange meanwhile.
   - Keeps those ICMP echo requests and replies, and tells how each crossed
     the underlay - plain (the pod addresses on the wire, BGP mode), inside IP-in-IP (IP protocol 4, the
@@ -24,8 +25,6 @@ description:
   - Also records how the host routes the target (C(ip route get)), so a caller can check that the wire
     agrees with the routing table.
   - It never changes anything and never fails because a ping fails - the caller judges.
-requirements:
-  - iputils-ping (C(ping))
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -64,8 +63,8 @@ extends_documentation_fragment:
   - labnet.calico.attributes
   - labnet.calico.ping
 notes:
-  - Needs root (a C(AF_PACKET) socket needs C(CAP_NET_RAW)), C(ping) (iputils) and C(ip). It does not need
-    C(tcpdump) - the frames are decoded here (Ethernet with or without 802.1Q tags, or raw IP devices).
+  - Needs root (a C(AF_PACKET) socket needs C(CAP_NET_RAW); entering a pod's namespace C(CAP_SYS_ADMIN)) and
+    C(ip). It does not need C(ping) or C(tcpdump) - the frames are decoded here (Ethernet with or without 802.1Q tags, or raw IP devices).
 seealso:
   - module: labnet.calico.pod_ping
 '''
@@ -290,7 +289,7 @@ def main():
             module.fail_json(msg='interface: cannot watch %s: %s' % (interface, exc.strerror or exc))
         mark = os.urandom(8)
         try:
-            ping = ping_from_netns(module, probe['source'], probe['ip'], params['count'], params['interval'],
+            ping = ping_from_netns(probe['source'], probe['ip'], params['count'], params['interval'],
                                    params['deadline'], pattern=mark)
             frames = read_frames(sock, interface)
         finally:

@@ -13,31 +13,51 @@ module: pod_ping
 short_description: Ping from pod network namespaces to pod addresses, bounded in count and time
 version_added: 0.1.0
 description:
-  - Runs C(ping) inside each source network namespace towards every target address and returns, per
-    pair, packets sent and received, the TTL of the replies and the round-trip times.
-  - Every ping is bounded by O(count) and a deadline of O(deadline) seconds; at most O(parallel) run at
-    once. The module never changes anything and never fails because a ping fails - the caller judges.
+  - Sends ICMP echo requests from each source network namespace towards its targets and returns, per
+    pair, requests sent and replies received, the TTL of the replies and the round-trip time.
+  - One process per source, not per pair - a forked child enters the pod's namespace (C(/run/netns/NAME)),
+    opens one raw ICMP socket and keeps many requests in flight, matching replies by identifier and
+    sequence and reading the TTL from each reply's IP header. No C(ping) binary is needed.
+  - Either every source to every target (O(sources) and O(targets)), or the pairs listed in O(pairs)
+    (the sample M(labnet.calico.pod_ping)'s caller chose for a large lab).
+  - Every request waits at most one second for its reply; each source sends O(count) rounds, a round
+    no sooner than O(interval) after the previous one, and nothing after O(deadline) seconds. At most
+    O(parallel) sources probe at once. The module never changes anything and never fails because a
+    pair fails - the caller judges; anything else that goes wrong is one failure of the module.
   - For every target it also records how the host it runs on routes that address (C(ip route get)) - the
     output device and gateway, so a caller can tell a plain path from one through C(tunl0).
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
     host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
-requirements:
-  - iputils-ping (C(ping))
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
   sources:
-    description: Network namespaces to ping from.
+    description: Network namespaces to ping from, each to every one of O(targets) but itself.
     type: list
     elements: str
-    required: true
   targets:
     description: Addresses to ping, each with a name for the report.
     type: list
     elements: dict
-    required: true
     suboptions:
       name:
+        description: Name of the target (its pod).
+        type: str
+        required: true
+      ip:
+        description: Its IPv4 address.
+        type: str
+        required: true
+  pairs:
+    description: Instead of O(sources) and O(targets) - exactly these pairs.
+    type: list
+    elements: dict
+    suboptions:
+      source:
+        description: Network namespace to ping from.
+        type: str
+        required: true
+      target:
         description: Name of the target (its pod).
         type: str
         required: true
@@ -50,7 +70,7 @@ options:
     type: int
     default: 3
   parallel:
-    description: Pings running at once (1-64).
+    description: Sources probing at once (1-64).
     type: int
     default: 16
 extends_documentation_fragment:
@@ -58,7 +78,7 @@ extends_documentation_fragment:
   - labnet.calico.attributes
   - labnet.calico.ping
 notes:
-  - Needs C(ping) (iputils) and root for C(ip netns exec).
+  - Needs root - entering a namespace needs C(CAP_SYS_ADMIN), a raw ICMP socket C(CAP_NET_RAW) - and C(ip).
 '''
 
 EXAMPLES = r'''
@@ -69,6 +89,11 @@ EXAMPLES = r'''
       - {name: netns03, ip: 10.10.1.2}
       - {name: netns04, ip: 10.10.1.3}
     count: 2
+
+- name: Only the pairs a sample chose
+  labnet.calico.pod_ping:
+    pairs:
+      - {source: netns01, target: netns04, ip: 10.10.1.3}
 '''
 
 RETURN = r'''
@@ -94,56 +119,91 @@ failed_pairs:
   type: int
 '''
 
-from concurrent.futures import ThreadPoolExecutor
+import json
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    IPRoute, LabError, check_netns, parse_ipv4_address,
+    LabError, check_netns, parse_ipv4_address, run_argv,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
-    check_ping_options, ping_argument_spec, ping_from_netns,
+    check_ping_options, ping_argument_spec, probe_from_namespaces,
 )
+
+
+def checked_pairs(params):
+    """[(source, target name, address)] from sources x targets or from pairs, every value checked."""
+    if params['pairs'] is not None:
+        return [(check_netns(p['source'], 'pairs[%d].source' % i), p['target'],
+                 str(parse_ipv4_address(p['ip'], 'pairs[%d].ip' % i))) for i, p in enumerate(params['pairs'])]
+    sources = [check_netns(source, 'sources[%d]' % i) for i, source in enumerate(params['sources'])]
+    targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
+               for i, t in enumerate(params['targets'])]
+    return [(source, name, address) for source in sources for name, address in targets if source != name]
+
+
+def host_paths(module, addresses):
+    """{address: {'dev', 'gateway'}} - how this host routes each address, one ``ip -batch`` for all
+    ({} for an address without a route: -force goes on past it, and the answers are matched by dst)."""
+    ip = module.get_bin_path('ip', required=True)
+    data = ''.join('route get %s\n' % address for address in addresses)
+    _rc, out, _err = run_argv(module, [ip, '-j', '-force', '-batch', '-'], check_rc=False, data=data)
+    found = {}
+    for line in out.splitlines():
+        try:
+            routes = json.loads(line)
+        except ValueError:
+            continue
+        for route in routes if isinstance(routes, list) else []:
+            found[route.get('dst')] = {'dev': route.get('dev'), 'gateway': route.get('gateway')}
+    return dict((address, found.get(address, {})) for address in addresses)
 
 
 def main():
+    target_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True))
+    pair_options = dict(source=dict(type='str', required=True), target=dict(type='str', required=True),
+                        ip=dict(type='str', required=True))
     module = AnsibleModule(
         argument_spec=dict(
-            sources=dict(type='list', elements='str', required=True),
-            targets=dict(type='list', elements='dict', required=True, options=dict(
-                name=dict(type='str', required=True),
-                ip=dict(type='str', required=True),
-            )),
+            sources=dict(type='list', elements='str'),
+            targets=dict(type='list', elements='dict', options=target_options),
+            pairs=dict(type='list', elements='dict', options=pair_options),
             parallel=dict(type='int', default=16),
             **ping_argument_spec(count=3)
         ),
+        mutually_exclusive=[('pairs', 'sources'), ('pairs', 'targets')],
+        required_one_of=[('pairs', 'sources')],
+        required_together=[('sources', 'targets')],
         supports_check_mode=True,
     )
     params = module.params
     try:
-        sources = [check_netns(source, 'sources[%d]' % i) for i, source in enumerate(params['sources'])]
-        targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
-                   for i, t in enumerate(params['targets'])]
+        pairs = checked_pairs(params)
         check_ping_options(params)
         if not 1 <= params['parallel'] <= 64:
             raise LabError('parallel: %d is outside 1-64' % params['parallel'])
+        # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
+        paths = host_paths(module, sorted(set(p[2] for p in pairs)))
+        jobs = {}
+        for source, _name, address in pairs:
+            jobs.setdefault(source, []).append(address)
+        answers = probe_from_namespaces(jobs, params['count'], params['interval'], params['deadline'],
+                                        parallel=params['parallel'])
     except LabError as exc:
         module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg='pod_ping could not start its probes: %s' % (exc.strerror or exc))
 
-    def run_pair(pair):
-        source, (name, address) = pair
-        result = ping_from_netns(module, source, address, params['count'], params['interval'], params['deadline'])
+    results = []
+    for source, name, address in pairs:
+        answer = answers[source]
+        if 'error' in answer:
+            result = {'sent': 0, 'received': 0, 'ttl': None, 'rtt_avg_ms': None, 'error': [answer['error']]}
+        else:
+            result = dict(answer['results'][address])
         result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
-        return result
-
-    # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
-    iproute = IPRoute(module)
-    paths = dict((address, iproute.route_get(address)) for _name, address in targets)
-
-    pairs = [(source, target) for source in sources for target in targets if source != target[0]]
-    with ThreadPoolExecutor(max_workers=params['parallel']) as pool:
-        results = list(pool.map(run_pair, pairs))
+        results.append(result)
     module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']))
 
 

@@ -287,8 +287,8 @@ def test_veth_purge_removes_only_unwanted_pairs_it_made(lab):
         sleeper.wait(timeout=10)
 
 
-def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
-    """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
+def pod_behind_peer(lab):
+    """A pod on the host (10.77.0.2 via pod0) and a peer namespace over u0 with 10.77.1.2 behind it."""
     host, (pod, peer) = lab['host'], pods(lab, 'p1', 'r')
     ip('netns', 'add', pod)
     ip('netns', 'add', peer)
@@ -303,6 +303,12 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
     ip('-n', host, 'route', 'add', '10.77.1.0/24', 'via', '172.31.251.2')
     ip('-n', peer, 'route', 'add', '10.77.0.0/24', 'via', '172.31.251.1')
     run(['ip', 'netns', 'exec', host, 'sysctl', '-qw', 'net.ipv4.ip_forward=1'], timeout=10, check=True)
+    return host, pod, peer
+
+
+def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
+    """A pod on the host pings an address behind a peer namespace: both cross u0 plain, nothing crosses eth0."""
+    _host, pod, _peer = pod_behind_peer(lab)
     probes = [{'source': pod, 'source_ip': '10.77.0.2', 'target': 'behind-peer', 'ip': '10.77.1.2'}]
 
     # Someone else pings the same pod meanwhile (bounded): only the probe's own marked packets count.
@@ -334,3 +340,31 @@ def test_pod_capture_sees_the_pings_on_the_underlay_only(lab):
                           ({'interface': 'u0', 'count': 50}, 'count: 50 is outside 1-20')):
         failed = module(lab, 'pod_capture', dict({'probes': probes}, **args), expect_failure=True)
         assert failed['msg'].startswith(message), failed['msg']
+
+
+def test_pod_ping_one_process_per_source_and_one_result_whatever_fails(lab):
+    """pod_ping from a pod: replies with the TTL of the path, a dead address and a missing namespace
+    answered per pair in one clean result, bad options refused naming the option."""
+    _host, pod, _peer = pod_behind_peer(lab)
+    gone = pods(lab, 'gone')
+    targets = [{'name': 'behind-peer', 'ip': '10.77.1.2'}, {'name': 'host', 'ip': '10.77.0.1'},
+               {'name': 'nobody', 'ip': '10.77.0.9'}]
+    started = time.time()
+    found = module(lab, 'pod_ping', {'sources': [pod, gone], 'targets': targets, 'count': 2}, check=True)
+    results = dict(((r['source'], r['target']), r) for r in found['results'])
+    assert len(found['results']) == 6 and found['failed_pairs'] == 4 and not found['changed']
+    assert [results[(pod, t)]['received'] for t in ('behind-peer', 'host', 'nobody')] == [2, 2, 0]
+    assert (results[(pod, 'behind-peer')]['ttl'], results[(pod, 'host')]['ttl']) == (63, 64)
+    assert (results[(pod, 'behind-peer')]['host_dev'], results[(pod, 'host')]['host_dev']) == ('u0', 'lo')
+    assert results[(pod, 'nobody')]['sent'] == 2 and results[(pod, 'nobody')]['error']
+    assert results[(gone, 'host')]['error'] == ['entering /run/netns/%s: No such file or directory' % gone]
+    assert time.time() - started < 30
+
+    pairs = [{'source': pod, 'target': 'behind-peer', 'ip': '10.77.1.2'}]
+    only = module(lab, 'pod_ping', {'pairs': pairs, 'count': 1})
+    assert [(r['target'], r['received'], r['ttl']) for r in only['results']] == [('behind-peer', 1, 63)]
+    for args, message in (({'pairs': pairs, 'sources': [pod], 'targets': targets}, 'parameters are mutually exclusive'),
+                          ({'pairs': pairs, 'parallel': 65}, 'parallel: 65 is outside 1-64'),
+                          ({'pairs': [dict(pairs[0], source='a b')]}, 'pairs[0].source: ')):
+        failed = module(lab, 'pod_ping', args, expect_failure=True)
+        assert message in failed['msg'], failed['msg']

@@ -2,7 +2,6 @@
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
-from ansible_collections.labnet.calico.plugins.module_utils.ping import parse_ping
 from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth
 
 
@@ -65,14 +64,3 @@ def test_veth_peer_check_needs_both_indexes():
     assert calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 7})
     assert not calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 9})
     assert not calico_veth.is_peer(host, None)
-
-
-def test_ping_output_is_parsed():
-    output = ('PING 10.10.1.2 (10.10.1.2) 56(84) bytes of data.\n'
-              '64 bytes from 10.10.1.2: icmp_seq=1 ttl=62 time=0.101 ms\n'
-              '64 bytes from 10.10.1.2: icmp_seq=2 ttl=62 time=0.080 ms\n\n'
-              '--- 10.10.1.2 ping statistics ---\n'
-              '2 packets transmitted, 2 received, 0% packet loss, time 201ms\n'
-              'rtt min/avg/max/mdev = 0.080/0.090/0.101/0.010 ms\n')
-    assert parse_ping(output) == {'sent': 2, 'received': 2, 'ttl': 62, 'rtt_avg_ms': 0.09}
-    assert parse_ping('3 packets transmitted, 0 received, 100% packet loss')['ttl'] is None

@@ -1,0 +1,188 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What verify probes (the full matrix, or a sample at size) and how it judges the replies."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES
+from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
+
+# Up to this many ordered pod pairs verify probes every one; above it, a sample (verify_pairs).
+DEFAULT_MAX_PAIRS = 5000
+# The per-pod matrix is printed up to this many pods; above it only the summary per host pair.
+MATRIX_PODS = 16
+
+
+def _pods(plan):
+    """[(host, pod)] of the lab in plan order: hosts sorted, pods as the inventory lists them."""
+    return [(host, w) for host in sorted(plan) for w in plan[host]['workloads']]
+
+
+def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
+    """What HOST's pods probe: {'sampled', 'total', 'pairs' (this host's), 'lab_pairs' (all hosts)}.
+
+    Up to MAX_PAIRS ordered pairs in the lab: every pod to every other pod. Above it, a deterministic
+    sample of about MAX_PAIRS: the pods in plan order P0..Pn-1, each Pi probes P(i+d) mod n for k
+    offsets d spread evenly over 1..n-1 (k = MAX_PAIRS // n, at least 1) - every pod is a source k times
+    and a target k times - and for every ordered pair of hosts with pods (A, B) the pair from A's pod
+    number (index of B mod A's pods) to B's pod number (index of A mod B's pods), so every ordered host
+    pair is probed. ``pairs``: pod_ping's pairs (source netns, target name, ip) of HOST when sampled,
+    else empty (the full matrix: its pods to every pod, pod_ping's sources and targets).
+    """
+    pods = _pods(plan)
+    n = len(pods)
+    total = n * (n - 1)
+    if total <= max_pairs:
+        return {'sampled': False, 'total': total, 'lab_pairs': total, 'pairs': []}
+    k = max(1, min(n - 1, max_pairs // n))
+    offsets = sorted(set(1 + (step * (n - 1)) // k for step in range(k)))
+    chosen = set((i, (i + d) % n) for i in range(n) for d in offsets)
+    by_host = {}
+    for index, (pod_host, _w) in enumerate(pods):
+        by_host.setdefault(pod_host, []).append(index)
+    hosts = sorted(by_host)
+    for a, host_a in enumerate(hosts):
+        for b, host_b in enumerate(hosts):
+            if a != b:
+                chosen.add((by_host[host_a][b % len(by_host[host_a])], by_host[host_b][a % len(by_host[host_b])]))
+    lab_pairs = len(chosen)
+    mine = [{'source': pods[i][1]['netns'], 'target': pods[j][1]['name'], 'ip': pods[j][1]['ip']}
+            for i, j in sorted(chosen) if pods[i][0] == host]
+    return {'sampled': True, 'total': total, 'lab_pairs': lab_pairs, 'pairs': mine}
+
+
+def _tunnel_packets(link_stats):
+    """{device: (tx, rx) packets} of the tunnel devices in ``ip -s -j link show`` output."""
+    if isinstance(link_stats, str):
+        link_stats = json.loads(link_stats) if link_stats.strip() else []
+    counters = {}
+    for link in link_stats or []:
+        if link.get('ifname') in TUNNEL_DEVICES and 'stats64' in link:
+            counters[link['ifname']] = (link['stats64']['tx']['packets'], link['stats64']['rx']['packets'])
+    return counters
+
+
+def _pair_problem(r, same_host):
+    """Why one pod_ping result fails, or None."""
+    want_ttl = 63 if same_host else 62
+    if not r['ok']:
+        reason = '; '.join(e for e in r.get('error') or [] if e != 'no reply')
+        return '%s -> %s (%s): no reply%s' % (r['source'], r['target'], r['ip'], ' (%s)' % reason if reason else '')
+    if r['received'] < r['sent']:
+        return '%s -> %s: %d of %d replies' % (r['source'], r['target'], r['received'], r['sent'])
+    if r['ttl'] != want_ttl:
+        path = 'same host: one hop' if same_host else 'across hosts: host, peer host, pod'
+        return '%s -> %s: TTL %s, expected %d (%s)' % (r['source'], r['target'], r['ttl'], want_ttl, path)
+    return None
+
+
+def _failures_by_pod(failed, pod_host, involved):
+    """Name the pods that explain the failed pairs: the pod in most failed pairs first, its pairs set
+    aside, and again until none is left. failed: [(source pod, target pod, problem)]."""
+    lines = []
+    left = list(failed)
+    while left:
+        count = {}
+        for source, target, _problem in left:
+            count[source] = count.get(source, 0) + 1
+            count[target] = count.get(target, 0) + 1
+        pod = sorted(count, key=lambda p: (-count[p], p))[0]
+        mine = [f for f in left if pod in f[:2]]
+        as_source = sum(1 for f in mine if f[0] == pod)
+        lines.append('pod %s (%s): %d of its %d probed pairs failed (%d as source of %d, %d as target of %d), e.g. %s'
+                     % (pod, pod_host.get(pod), len(mine), sum(involved[pod]), as_source, involved[pod][0],
+                        len(mine) - as_source, involved[pod][1], mine[0][2]))
+        left = [f for f in left if pod not in f[:2]]
+    return lines
+
+
+def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None):
+    """Judge the lab from pod_ping results of every host.
+
+    pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
+    on every host before and after all the pings. Returns {'lines', 'failures', 'mode', 'pairs', 'sampled'}:
+    a summary per ordered host pair (pairs ok/probed, reply TTLs, the path), the matrix of every pod
+    when there are at most MATRIX_PODS, failures named by pod first, then tunnel counter checks.
+    """
+    links_before, links_after = links_before or {}, links_after or {}
+    pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
+    pods = sorted(pod_host)
+    failures, lines, cells, failed = [], [], {}, []
+    summary = {}   # (host, peer host) -> [ok, probed, ttls, devices]
+    involved = dict((p, [0, 0]) for p in pods)   # pod -> [pairs as source, pairs as target]
+    # host -> device -> [packets out, packets in] the pings must have put through the tunnel
+    expected = dict((host, dict((dev, [0, 0]) for dev in TUNNEL_DEVICES)) for host in plan)
+    used = set()
+    probed = 0
+    for host in sorted(pings):
+        for r in pings[host] or []:
+            probed += 1
+            peer = pod_host.get(r['target'])
+            dev = r.get('host_dev') if r.get('host_dev') in TUNNEL_DEVICES else None
+            cells[(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
+                                                 + (' ttl%s' % r['ttl'] if r['ttl'] else '') + (' T' if dev else ''))
+            problem = _pair_problem(r, peer == host)
+            entry = summary.setdefault((host, peer), [0, 0, set(), set()])
+            entry[0] += 0 if problem else 1
+            entry[1] += 1
+            entry[2].update([r['ttl']] if r['ttl'] else [])
+            entry[3].add('cali*' if (r.get('host_dev') or '').startswith('cali') else r.get('host_dev') or '?')
+            for index, pod in ((0, r['source']), (1, r['target'])):
+                involved.setdefault(pod, [0, 0])[index] += 1
+            if problem:
+                failed.append((r['source'], r['target'], problem))
+            if dev:
+                used.add(dev)
+                expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
+                expected[host][dev][1] += r['received']   # their replies come back through it
+                if peer in expected:                      # the peer received and answered them
+                    expected[peer][dev][0] += r['received']
+                    expected[peer][dev][1] += r['received']
+    total = len(pods) * (len(pods) - 1)
+    sampled = probed < total
+    lines.append('%s: %d of %d ordered pod pairs probed' % ('sample' if sampled else 'full matrix', probed, total))
+    for (host, peer), (ok, count, ttls, devs) in sorted(summary.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+        encapsulation = sorted(set(ENCAPSULATION_NAMES[ROUTE_ENCAPSULATION.get(d, 'none')] for d in devs))
+        lines.append('%s -> %s: %d/%d pairs ok, TTL %s, via %s (%s)'
+                     % (host, peer, ok, count, ','.join(str(t) for t in sorted(ttls)) or 'none',
+                        ','.join(sorted(devs)), ' and '.join(encapsulation)))
+    if len(pods) <= MATRIX_PODS:
+        width = max([len(p) for p in pods] + [9])
+        lines.append('from \\ to'.ljust(width) + ' ' + ' '.join(p.ljust(14) for p in pods))
+        for source in pods:
+            lines.append(source.ljust(width) + ' ' + ' '.join(cells.get((source, t), '-').ljust(14) for t in pods))
+        lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into a tunnel')
+    failures.extend(_failures_by_pod(failed, pod_host, involved))
+    mode = 'ipip' if 'tunl0' in used else 'vxlan' if 'vxlan.calico' in used else 'bgp'
+    if expect_mode and expect_mode != mode and len(plan) > 1:
+        failures.append('the routes say %s mode, expected %s' % (mode, expect_mode))
+    for host in sorted(plan):
+        before, after = _tunnel_packets(links_before.get(host)), _tunnel_packets(links_after.get(host))
+        for dev in TUNNEL_DEVICES:
+            want = expected[host][dev]
+            if dev not in before or dev not in after:
+                if want != [0, 0]:
+                    failures.append('%s: routes use %s but its counters could not be read' % (host, dev))
+                continue
+            delta = [after[dev][0] - before[dev][0], after[dev][1] - before[dev][1]]
+            lines.append('%s %s: %d packets out, %d in during the pings (expected %d and %d)'
+                         % (host, dev, delta[0], delta[1], want[0], want[1]))
+            if delta != want:
+                failures.append('%s: %s carried %d/%d packets out/in, expected %d/%d: %s'
+                                % (host, dev, delta[0], delta[1], want[0], want[1],
+                                   'traffic bypassed the tunnel' if delta[0] < want[0]
+                                   else 'traffic went through the tunnel that should not have'))
+    return {'lines': lines, 'failures': failures, 'mode': mode, 'pairs': probed, 'sampled': sampled}
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'calico_verify_pairs': verify_pairs,
+            'calico_verify_report': verify_report,
+        }

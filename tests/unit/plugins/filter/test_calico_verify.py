@@ -1,0 +1,85 @@
+"""What verify probes (full matrix or sample) and how it judges: per host pair, failures by pod."""
+from ansible_collections.labnet.calico.plugins.filter import calico_lab, calico_verify
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_lab import SEEDS, plan
+
+
+def big_plan(hosts, pods):
+    hostvars = dict(('s%d' % h, {'calico_node_address': '192.168.60.%d/24' % h,
+                                 'calico_workloads': [{'name': 's%dp%d' % (h, p)} for p in range(1, pods + 1)]})
+                    for h in range(1, hosts + 1))
+    return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), pool='10.244.0.0/16', block_size=24)
+
+
+def ping(source, target, ip, dev, received=2, ttl=62):
+    return {'source': source, 'target': target, 'ip': ip, 'sent': 2, 'received': received,
+            'ttl': ttl if received else None, 'ok': received > 0, 'host_dev': dev}
+
+
+def links(tx, rx):
+    return '[{"ifname": "tunl0", "stats64": {"tx": {"packets": %d}, "rx": {"packets": %d}}}]' % (tx, rx)
+
+
+def test_verify_report_counts_tunnel_packets_exactly():
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [ping('netns03', 'netns01', '10.10.0.2', 'tunl0')]}
+    good = calico_verify.verify_report(pings, lab, {'host-a': links(0, 0), 'host-b': links(10, 10)},
+                                       {'host-a': links(4, 4), 'host-b': links(14, 14)}, 'ipip')
+    assert good['failures'] == [] and good['mode'] == 'ipip'
+    assert good['lines'][:2] == ['full matrix: 2 of 2 ordered pod pairs probed',
+                                 'host-a -> host-b: 1/1 pairs ok, TTL 62, via tunl0 (IP-in-IP)']
+    bypassed = calico_verify.verify_report(pings, lab, {'host-a': links(0, 0), 'host-b': links(0, 0)},
+                                           {'host-a': links(2, 2), 'host-b': links(4, 4)}, 'ipip')
+    assert any('host-a: tunl0 carried 2/2' in f for f in bypassed['failures'])
+    lost = calico_verify.verify_report({'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'eth0', received=0)]},
+                                       lab, expect_mode='ipip')
+    assert any('no reply' in f for f in lost['failures']) and any('expected ipip' in f for f in lost['failures'])
+
+
+def test_full_matrix_up_to_max_pairs():
+    lab = big_plan(2, 4)
+    for host in lab:
+        chosen = calico_verify.verify_pairs(lab, host, 56)
+        assert chosen == {'sampled': False, 'total': 56, 'lab_pairs': 56, 'pairs': []}
+
+
+def test_sample_covers_every_pod_and_every_host_pair():
+    lab = big_plan(4, 64)
+    chosen = dict((host, calico_verify.verify_pairs(lab, host, 5000)) for host in lab)
+    pairs = [(host, p['source'], p['target']) for host in chosen for p in chosen[host]['pairs']]
+    pod_host = dict((w['name'], host) for host in lab for w in lab[host]['workloads'])
+    assert all(c['sampled'] and c['total'] == 256 * 255 for c in chosen.values())
+    assert len(pairs) == chosen['s1']['lab_pairs'] and 4000 < len(pairs) <= 5000 + 4 * 3
+    assert len(set(pairs)) == len(pairs) and all(s != t for _h, s, t in pairs)
+    assert all(pod_host[s] == h for h, s, _t in pairs)
+    assert set(s for _h, s, _t in pairs) == set(pod_host) == set(t for _h, _s, t in pairs)
+    host_pairs = set((pod_host[s], pod_host[t]) for _h, s, t in pairs)
+    assert all((a, b) in host_pairs for a in lab for b in lab if a != b)
+    assert calico_verify.verify_pairs(lab, 's2', 5000) == chosen['s2']   # deterministic
+    # The smallest budget still gives every pod a pair each way and every host pair one.
+    tiny = [p for host in lab for p in calico_verify.verify_pairs(lab, host, 1)['pairs']]
+    assert len(set(p['source'] for p in tiny)) == 256 == len(set(p['target'] for p in tiny))
+
+
+def test_one_broken_pod_of_256_is_named_once():
+    lab = big_plan(4, 64)
+    ips = dict((w['name'], w['ip']) for host in lab for w in lab[host]['workloads'])
+    broken = 's3p17'
+    pings = {}
+    for host in lab:
+        for p in calico_verify.verify_pairs(lab, host, 5000)['pairs']:
+            same = p['target'] in [w['name'] for w in lab[host]['workloads']]
+            dead = broken in (p['source'], p['target'])
+            pings.setdefault(host, []).append(ping(p['source'], p['target'], ips[p['target']], 'eth0',
+                                                   received=0 if dead else 2, ttl=63 if same else 62))
+    report = calico_verify.verify_report(pings, lab)
+    assert len(report['failures']) == 1, report['failures']
+    assert report['failures'][0].startswith('pod s3p17 (s3): ')
+    assert report['sampled'] and report['pairs'] == sum(len(v) for v in pings.values())
+    assert report['lines'][0] == 'sample: %d of 65280 ordered pod pairs probed' % report['pairs']
+    summaries = [line for line in report['lines'] if ' pairs ok, ' in line]
+    assert len(summaries) == 16 and not any(line.startswith('from \\ to') for line in report['lines'])
+    assert any(line.startswith('s1 -> s3: ') and 'TTL 62' in line for line in summaries)
+    healthy = dict((h, [r for r in pings[h] if r['received']]) for h in pings)
+    assert calico_verify.verify_report(healthy, lab)['failures'] == []

@@ -1,0 +1,42 @@
+"""The prober's packets: echo requests, replies and ICMP errors, and one answer per namespace."""
+import socket
+import struct
+
+import pytest
+
+from ansible_collections.labnet.calico.plugins.module_utils import ping
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+
+
+def ip_header(source, destination, ttl, protocol=1):
+    return struct.pack('!BBHHHBBH4s4s', 0x45, 0, 84, 0, 0, ttl, protocol, 0,
+                       socket.inet_aton(source), socket.inet_aton(destination))
+
+
+def test_echo_request_checksum_verifies():
+    request = ping.echo_request(0x1234, 7, b'x' * 56)
+    assert request[:2] == b'\x08\x00' and struct.unpack('!HH', request[4:8]) == (0x1234, 7)
+    assert ping.checksum(request) == 0
+
+
+def test_reply_and_error_are_matched_by_identifier_and_sequence():
+    reply = ip_header('10.10.1.2', '10.10.0.2', 62) + b'\x00\x00\x00\x00' + struct.pack('!HH', 0x1234, 7) + b'x' * 56
+    assert ping.parse_icmp(reply) == ('reply', 0x1234, 7, '10.10.1.2', 62)
+    quoted = ip_header('10.10.0.2', '10.10.1.9', 63) + ping.echo_request(0x1234, 9, b'')
+    error = ip_header('10.10.1.1', '10.10.0.2', 63) + b'\x03\x01\x00\x00\x00\x00\x00\x00' + quoted
+    assert ping.parse_icmp(error) == ('error', 0x1234, 9, '10.10.1.1', 'From 10.10.1.1: Destination Host Unreachable')
+    request = ip_header('10.10.1.2', '10.10.0.2', 62) + ping.echo_request(1, 1, b'x' * 56)
+    assert ping.parse_icmp(request) is None and ping.parse_icmp(b'\x45' * 10) is None
+
+
+def test_a_missing_namespace_is_one_clean_answer():
+    answers = ping.probe_from_namespaces({'labnet-no-such-ns': ['10.10.1.2']}, 1, 0.2, 1)
+    assert answers == {'labnet-no-such-ns': {
+        'error': 'entering /run/netns/labnet-no-such-ns: No such file or directory'}}
+    result = ping.ping_from_netns('labnet-no-such-ns', '10.10.1.2', 1, 0.2, 1)
+    assert result['sent'] == 0 and result['received'] == 0 and 'No such file' in result['error'][0]
+
+
+def test_probes_per_source_are_bounded():
+    with pytest.raises(LabError, match='one source sends at most 65535'):
+        ping.probe(['10.0.%d.%d' % (i // 250, i % 250) for i in range(4000)], 20, 0.2, 5)
