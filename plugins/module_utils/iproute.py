@@ -27,6 +27,9 @@ LAB_ALIAS_PREFIX = 'labnet.calico'
 # Calico answers ARP for this address on every workload interface.
 CALICO_GATEWAY = '169.254.1.1'
 CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
+# Bytes an encapsulation adds to a packet, as Felix subtracts them from the host MTU
+# (felix/dataplane/linux/int_dataplane.go ipipMTUOverhead, vxlanMTUOverhead; none for plain BGP).
+ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
@@ -167,6 +170,17 @@ def route_table_number(value, field):
     elif str(value) in ROUTE_TABLES:
         return ROUTE_TABLES[str(value)]
     raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
+
+
+def mtu_from_underlay(iproute, dev, encapsulation, field):
+    """Felix's MTU for ENCAPSULATION: the MTU of the underlay device DEV less the encapsulation's overhead."""
+    if encapsulation not in ENCAPSULATION_OVERHEAD:
+        raise LabError('%s: unknown encapsulation %r (use one of %s)'
+                       % (field, encapsulation, ', '.join(sorted(ENCAPSULATION_OVERHEAD))))
+    underlay = iproute.link(check_ifname(dev, field))
+    if underlay is None:
+        raise LabError('%s: no device %s on this host' % (field, dev))
+    return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
 
 
 def workload_host_ifname(workload_id, prefix='cali'):

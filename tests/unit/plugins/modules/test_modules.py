@@ -46,7 +46,8 @@ def test_same_route_compares_only_what_is_asked():
 
 def veth_params(**overrides):
     params = dict(workload=None, netns=None, host_ifname=None, pod_ifname='eth0', mac='ee:ee:ee:ee:ee:ee',
-                  mtu=None, address=None, state='present', delete_netns=False, workloads=None)
+                  mtu=None, address=None, state='present', delete_netns=False, workloads=None,
+                  static_arp=True, pod_ip_forward=False, mtu_from=None, encapsulation='none')
     params.update(overrides)
     return params
 
