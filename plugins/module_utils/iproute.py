@@ -284,6 +284,8 @@ def normalize_route(raw, table=None):
         ROUTE_PROTOCOLS.get(raw.get('protocol'), raw.get('protocol')),
         'metric': int(raw.get('metric', 0)),
         'onlink': 'onlink' in (raw.get('flags') or []),
+        # Route metrics (RTAX_*) as ``ip -j`` prints them: a list of one-key dicts.
+        'mtu': next((m['mtu'] for m in raw.get('metrics') or [] if isinstance(m, dict) and 'mtu' in m), None),
     }
 
 
@@ -304,6 +306,8 @@ def route_argv(route):
     words += ['proto', str(route['proto'])]
     if route.get('metric'):
         words += ['metric', str(route['metric'])]
+    if route.get('mtu'):
+        words += ['mtu', str(route['mtu'])]
     if route.get('table', ROUTE_TABLES['main']) != ROUTE_TABLES['main']:
         words += ['table', str(route['table'])]
     return words

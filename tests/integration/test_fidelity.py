@@ -102,3 +102,20 @@ def test_proxy_arp_rp_filter_and_accept_ra(lab):
     assert not module(lab, 'proxy_arp', dict(args, rp_filter=None, accept_ra=None))['changed']
     bad = module(lab, 'proxy_arp', dict(args, rp_filter='loose'), expect_failure=True)
     assert bad['msg'] == "interfaces[0].rp_filter: 'loose' is not 0, 1, 2 or default"
+
+
+def test_route_mtu_create_rerun_drift_checkmode(lab):
+    host = lab['host']
+    routes = {'routes': [{'dest': '10.77.1.0/24', 'via': '172.31.250.2', 'dev': 'eth0', 'onlink': True, 'mtu': 1450}],
+              'purge': True}
+    before = state(lab)
+    assert module(lab, 'calico_route', routes, check=True)['changed'] and state(lab) == before
+    assert module(lab, 'calico_route', routes)['changed']
+    assert not module(lab, 'calico_route', routes)['changed']
+    assert 'mtu 1450' in ip('-n', host, 'route', 'show', '10.77.1.0/24')
+    ip('-n', host, 'route', 'replace', '10.77.1.0/24', 'via', '172.31.250.2', 'dev', 'eth0', 'onlink', 'proto', '77')
+    assert module(lab, 'calico_route', routes)['changed']
+    table = ip('-n', host, 'route', 'show', '10.77.1.0/24')
+    assert 'mtu 1450' in table and table.count('10.77.1.0/24') == 1
+    plain = {'routes': [dict(routes['routes'][0], mtu=None)], 'purge': True}
+    assert module(lab, 'calico_route', plain)['changed'] and 'mtu' not in ip('-n', host, 'route', 'show', '10.77.1.0/24')
