@@ -4,7 +4,8 @@ import pytest
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     ENCAPSULATION_OVERHEAD, LabError, mtu_from_underlay,
 )
-from ansible_collections.labnet.calico.plugins.modules import calico_veth, proxy_arp
+from ansible_collections.labnet.calico.plugins.module_utils import workload
+from ansible_collections.labnet.calico.plugins.modules import proxy_arp
 
 
 class FakeModule:
@@ -73,7 +74,7 @@ def test_static_arp_added_replaced_and_stale_removed():
     neighbours = [{'dst': '10.0.0.2', 'dev': 'cali1', 'lladdr': '02:00:00:00:00:09', 'state': ['PERMANENT']},
                   {'dst': '10.0.0.7', 'dev': 'cali1', 'lladdr': '02:00:00:00:00:07', 'state': ['PERMANENT']},
                   {'dst': '10.0.0.8', 'dev': 'eth0', 'lladdr': '02:00:00:00:00:08', 'state': ['PERMANENT']}]
-    changes, before, after = calico_veth.static_arp_changes(
+    changes, before, after = workload.static_arp_changes(
         FakeIPRoute(neighbours=neighbours), FakePlanner(pod), [spec()], set())
     assert [c.args for c in changes] == [
         ['neigh', 'del', '10.0.0.7', 'dev', 'cali1'],
@@ -86,26 +87,26 @@ def test_static_arp_in_place_is_unchanged_and_opt_out_is_left_alone():
     pod = {'p1': {'eth0': {'mac': '5a:00:00:00:00:01'}}}
     neighbours = [{'dst': '10.0.0.2', 'dev': 'cali1', 'lladdr': '5A:00:00:00:00:01', 'state': ['PERMANENT']}]
     iproute = FakeIPRoute(neighbours=neighbours)
-    assert calico_veth.static_arp_changes(iproute, FakePlanner(pod), [spec()], set())[0] == []
-    assert calico_veth.static_arp_changes(iproute, FakePlanner(pod), [spec(static_arp=False)], set()) == ([], [], [])
-    assert calico_veth.static_arp_changes(iproute, FakePlanner(pod), [spec(address=None)], set()) == ([], [], [])
+    assert workload.static_arp_changes(iproute, FakePlanner(pod), [spec()], set())[0] == []
+    assert workload.static_arp_changes(iproute, FakePlanner(pod), [spec(static_arp=False)], set()) == ([], [], [])
+    assert workload.static_arp_changes(iproute, FakePlanner(pod), [spec(address=None)], set()) == ([], [], [])
 
 
 def test_static_arp_of_a_new_pair_reads_the_mac_after_creation_and_not_in_check_mode():
     links = {('p1', 'eth0'): {'mac': '5a:00:00:00:00:02'}}
-    changes = calico_veth.static_arp_changes(FakeIPRoute(links=links), FakePlanner({}), [spec()], set(['p1']))[0]
+    changes = workload.static_arp_changes(FakeIPRoute(links=links), FakePlanner({}), [spec()], set(['p1']))[0]
     assert changes[0].args[4] == '5a:00:00:00:00:02'
     check = FakeIPRoute(links=links, check_mode=True)
-    changes = calico_veth.static_arp_changes(check, FakePlanner({}), [spec()], set(['p1']))[0]
-    assert changes[0].args[4] == calico_veth.UNKNOWN_MAC
+    changes = workload.static_arp_changes(check, FakePlanner({}), [spec()], set(['p1']))[0]
+    assert changes[0].args[4] == workload.UNKNOWN_MAC
 
 
 def test_pod_ip_forward_values():
-    assert calico_veth.pod_ip_forward_value(False, 'f') == '0'
-    assert calico_veth.pod_ip_forward_value('yes', 'f') == '1'
-    assert calico_veth.pod_ip_forward_value(None, 'f') is None
+    assert workload.pod_ip_forward_value(False, 'f') == '0'
+    assert workload.pod_ip_forward_value('yes', 'f') == '1'
+    assert workload.pod_ip_forward_value(None, 'f') is None
     with pytest.raises(LabError, match=r"^workloads\[0\]\.pod_ip_forward: 'maybe' is not a boolean$"):
-        calico_veth.pod_ip_forward_value('maybe', 'workloads[0].pod_ip_forward')
+        workload.pod_ip_forward_value('maybe', 'workloads[0].pod_ip_forward')
 
 
 def proxy_params(**overrides):
