@@ -8,8 +8,11 @@ import os
 
 import pytest
 
+import test_modules
 from labtest import ip, ip_json, run
-from test_modules import lab, module, pods, state  # noqa: F401 (lab is a fixture)
+from test_modules import module, pods, state
+
+lab = test_modules.lab  # the host-namespace fixture of the module tests
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
