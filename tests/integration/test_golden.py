@@ -194,3 +194,10 @@ def test_golden_vxlan_static_and_a_1400_underlay(seeds):
         tunnel_routes = [r for r in ip_json('-n', host, 'route', 'show', 'dev', 'vxlan.calico') if 'gateway' in r]
         assert tunnel_routes and all(r.get('metrics') == [{'mtu': 1350}] for r in tunnel_routes), tunnel_routes
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=vxlan'), hosts, changed=0)
+
+
+def test_golden_bgp_bird(seeds):
+    lab, inventory = seeds
+    hosts = [lab.names['host-a'], lab.names['host-b']]
+    assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp', '-e', 'calico_routing=bird'), hosts)
+    compare(lab, 'bgp-bird')
