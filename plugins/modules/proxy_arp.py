@@ -38,22 +38,22 @@ options:
     elements: raw
     default: []
   proxy_arp:
-    description: Value of C(proxy_arp); C(null) leaves it alone.
-    type: bool
+    description: Value of C(proxy_arp), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
   proxy_delay:
     description:
       - Value of C(neigh/<if>/proxy_delay) in 1/100 s; C(null) leaves it alone. The kernel keeps it in
         jiffies and may read a value back one lower, which counts as equal.
-    type: int
+    type: raw
     default: 0
   forwarding:
-    description: Value of C(conf/<if>/forwarding); C(null) leaves it alone.
-    type: bool
+    description: Value of C(conf/<if>/forwarding), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
   route_localnet:
-    description: Value of C(conf/<if>/route_localnet); C(null) leaves it alone.
-    type: bool
+    description: Value of C(conf/<if>/route_localnet), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
   rp_filter:
     description:
@@ -241,10 +241,11 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             interfaces=dict(type='list', elements='raw', default=[]),
-            proxy_arp=dict(type='bool', default=True),
-            proxy_delay=dict(type='int', default=0),
-            forwarding=dict(type='bool', default=True),
-            route_localnet=dict(type='bool', default=True),
+            # raw, so that null (leave it alone) is not refused by Ansible's type conversion
+            proxy_arp=dict(type='raw', default=True),
+            proxy_delay=dict(type='raw', default=0),
+            forwarding=dict(type='raw', default=True),
+            route_localnet=dict(type='raw', default=True),
             rp_filter=dict(type='raw', default=COPY_DEFAULT),
             accept_ra=dict(type='raw', default=0),
             netns=dict(type='str'),

@@ -122,3 +122,15 @@ def test_route_mtu_create_rerun_drift_checkmode(lab):
     assert 'mtu 1450' in table and table.count('10.77.1.0/24') == 1
     plain = {'routes': [dict(routes['routes'][0], mtu=None)], 'purge': True}
     assert module(lab, 'calico_route', plain)['changed'] and 'mtu' not in ip('-n', host, 'route', 'show', '10.77.1.0/24')
+
+
+def test_proxy_arp_null_leaves_a_setting_alone(lab):
+    """The documented `forwarding: null`: accepted, and that sysctl is neither read for a change nor written."""
+    host = lab['host']
+    ip('netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv4.conf.eth1.forwarding=0')
+    result = module(lab, 'proxy_arp', {'interfaces': ['eth1'], 'forwarding': None, 'proxy_delay': None})
+    assert 'net/ipv4/conf/eth1/forwarding' not in result['after']
+    assert 'net/ipv4/neigh/eth1/proxy_delay' not in result['after']
+    assert netns_sysctl(host, 'net/ipv4/conf/eth1/forwarding') == '0'
+    bad = module(lab, 'proxy_arp', {'interfaces': ['eth1'], 'forwarding': 'sometimes'}, expect_failure=True)
+    assert bad['msg'] == "interfaces[0].forwarding: 'sometimes' is not a boolean"
