@@ -191,15 +191,21 @@ def workload_routes(host_plan, pod_ifname='eth0'):
     return routes
 
 
-def peer_routes(host_plan, mode):
-    """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own."""
+def peer_routes(host_plan, mode, mtu=None):
+    """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own.
+
+    MTU goes on the routes through the tunnel, as Felix's tunnelRoute sets it (felix/dataplane/linux/
+    vxlan_mgr.go, ipip_mgr.go); routes over the underlay get none (route_mgr.go noEncapRoute).
+    """
     routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]
+    route_mtu = {'mtu': int(mtu)} if mtu else {}
     for peer in host_plan['peers']:
         if mode == 'ipip' and peer['encapsulate']:
-            routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': 'tunl0', 'onlink': True})
+            routes.append(dict({'dest': peer['block'], 'via': peer['node_ip'], 'dev': 'tunl0', 'onlink': True},
+                               **route_mtu))
         elif mode == 'vxlan' and peer['encapsulate']:
-            routes.append({'dest': peer['block'], 'via': peer['tunnel_address'], 'dev': 'vxlan.calico',
-                           'onlink': True})
+            routes.append(dict({'dest': peer['block'], 'via': peer['tunnel_address'], 'dev': 'vxlan.calico',
+                                'onlink': True}, **route_mtu))
         else:
             routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': host_plan['underlay_dev']})
     return routes

@@ -41,8 +41,8 @@ LAB_WIDE = (
     'calico_lab_provider', 'calico_routing', 'calico_ipip_mode', 'calico_vxlan_mode', 'calico_ipam_pool',
     'calico_block_size', 'calico_as_number', 'calico_route_reflectors', 'calico_route_reflector_cluster_id',
     'calico_bird_hold_time', 'calico_bird_keepalive_time', 'calico_bird_connect_retry', 'calico_bird_wait_timeout',
-    'calico_workload_route_proto', 'calico_peer_route_proto', 'calico_veth_mtu', 'calico_verify_count',
-    'calico_verify_deadline',
+    'calico_workload_route_proto', 'calico_peer_route_proto', 'calico_veth_mtu', 'calico_tunnel_mtu',
+    'calico_verify_count', 'calico_verify_deadline',
 )
 DEFAULTS = {
     'calico_lab_provider': '', 'calico_routing': 'static', 'calico_ipip_mode': 'always',
@@ -50,7 +50,7 @@ DEFAULTS = {
     'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
     'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 5, 'calico_bird_wait_timeout': 90,
     'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
-    'calico_verify_count': 3, 'calico_verify_deadline': 5,
+    'calico_tunnel_mtu': None, 'calico_verify_count': 3, 'calico_verify_deadline': 5,
 }
 
 
@@ -129,6 +129,7 @@ CHECKS = {
     'calico_bird_connect_retry': _int(1, 65535), 'calico_bird_wait_timeout': _int(1, 3600),
     'calico_workload_route_proto': _route_proto, 'calico_peer_route_proto': _route_proto,
     'calico_veth_mtu': lambda v: None if v is None else _mtu(v),
+    'calico_tunnel_mtu': lambda v: None if v is None else _mtu(v),
     'calico_verify_count': _int(1, 100), 'calico_verify_deadline': _int(1, 300),
 }
 

@@ -27,6 +27,9 @@ LAB_ALIAS_PREFIX = 'labnet.calico'
 # Calico answers ARP for this address on every workload interface.
 CALICO_GATEWAY = '169.254.1.1'
 CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
+# Bytes an encapsulation adds to a packet, as Felix subtracts them from the host MTU
+# (felix/dataplane/linux/int_dataplane.go ipipMTUOverhead, vxlanMTUOverhead; none for plain BGP).
+ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}
 
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
@@ -169,6 +172,17 @@ def route_table_number(value, field):
     raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
 
 
+def mtu_from_underlay(iproute, dev, encapsulation, field):
+    """Felix's MTU for ENCAPSULATION: the MTU of the underlay device DEV less the encapsulation's overhead."""
+    if encapsulation not in ENCAPSULATION_OVERHEAD:
+        raise LabError('%s: unknown encapsulation %r (use one of %s)'
+                       % (field, encapsulation, ', '.join(sorted(ENCAPSULATION_OVERHEAD))))
+    underlay = iproute.link(check_ifname(dev, field))
+    if underlay is None:
+        raise LabError('%s: no device %s on this host' % (field, dev))
+    return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
+
+
 def workload_host_ifname(workload_id, prefix='cali'):
     """Calico's naming: a fixed prefix and the first hex digits of a SHA-1 of the workload id, 15 chars."""
     digest = hashlib.sha1(workload_id.encode('utf-8')).hexdigest()
@@ -270,6 +284,8 @@ def normalize_route(raw, table=None):
         ROUTE_PROTOCOLS.get(raw.get('protocol'), raw.get('protocol')),
         'metric': int(raw.get('metric', 0)),
         'onlink': 'onlink' in (raw.get('flags') or []),
+        # Route metrics (RTAX_*) as ``ip -j`` prints them: a list of one-key dicts.
+        'mtu': next((m['mtu'] for m in raw.get('metrics') or [] if isinstance(m, dict) and 'mtu' in m), None),
     }
 
 
@@ -290,6 +306,8 @@ def route_argv(route):
     words += ['proto', str(route['proto'])]
     if route.get('metric'):
         words += ['metric', str(route['metric'])]
+    if route.get('mtu'):
+        words += ['mtu', str(route['mtu'])]
     if route.get('table', ROUTE_TABLES['main']) != ROUTE_TABLES['main']:
         words += ['table', str(route['table'])]
     return words

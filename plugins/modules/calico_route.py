@@ -54,6 +54,11 @@ options:
     description: Route metric (priority).
     type: int
     default: 0
+  mtu:
+    description:
+      - Route MTU (the C(mtu) route metric). A route without it has none; a route whose MTU differs is
+        replaced. Felix puts the tunnel's MTU on its routes to other hosts' blocks.
+    type: int
   type:
     description: Route type.
     type: str
@@ -101,6 +106,9 @@ options:
         type: str
       metric:
         description: Route metric.
+        type: int
+      mtu:
+        description: Route MTU (C(mtu) metric); none when not given.
         type: int
       type:
         description: Route type.
@@ -189,12 +197,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address,
+    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_mtu, check_netns, parse_ipv4_address,
     parse_ipv4_network, route_argv, route_protocol_number, route_scope_number, route_table_number,
     route_text,
 )
 
-ROUTE_OPTIONS = ('dest', 'via', 'dev', 'scope', 'onlink', 'proto', 'metric', 'type', 'table', 'netns', 'state')
+ROUTE_OPTIONS = ('dest', 'via', 'dev', 'scope', 'onlink', 'proto', 'metric', 'mtu', 'type', 'table', 'netns',
+                 'state')
 # Options that, at the top level, are defaults for every item of ``routes``.
 SHARED_OPTIONS = ('proto', 'table', 'netns', 'state')
 
@@ -228,6 +237,7 @@ def wanted_routes(params):
             'proto': route_protocol_number(item['proto'], field + 'proto'),
             'metric': int(item['metric'] or 0),
             'onlink': bool(item['onlink']),
+            'mtu': check_mtu(item['mtu'], field + 'mtu'),
         }
         netns = check_netns(item['netns'], field + 'netns')
         state = item['state'] or 'present'
@@ -249,7 +259,7 @@ def wanted_routes(params):
 
 def same_route(wanted, current):
     """Equal as far as the wanted route says: scope and dev are compared only when given."""
-    for key in ('type', 'dst', 'via', 'proto', 'metric', 'onlink'):
+    for key in ('type', 'dst', 'via', 'proto', 'metric', 'onlink', 'mtu'):
         if wanted[key] != current[key]:
             return False
     if wanted['dev'] is not None and wanted['dev'] != current['dev']:
@@ -337,6 +347,7 @@ def main():
         onlink=dict(type='bool'),
         proto=dict(type='str'),
         metric=dict(type='int'),
+        mtu=dict(type='int'),
         type=dict(type='str', choices=['unicast', 'blackhole', 'unreachable', 'prohibit']),
         table=dict(type='str'),
         netns=dict(type='str'),
@@ -351,6 +362,7 @@ def main():
             onlink=dict(type='bool', default=False),
             proto=dict(type='str', default=str(LAB_ROUTE_PROTO)),
             metric=dict(type='int', default=0),
+            mtu=dict(type='int'),
             type=dict(type='str', choices=['unicast', 'blackhole', 'unreachable', 'prohibit'], default='unicast'),
             table=dict(type='str', default='main'),
             netns=dict(type='str'),

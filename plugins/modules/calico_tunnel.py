@@ -117,12 +117,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     run_guarded,
     Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, diff_text, is_lab_alias,
-    kernel_has_driver, lab_alias, parse_ipv4_address, parse_ipv4_interface,
+    kernel_has_driver, lab_alias, mtu_from_underlay, parse_ipv4_address, parse_ipv4_interface,
 )
 
 TUNNEL_ALIAS = lab_alias('tunnel')
 DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico'}
-ENCAPSULATION_OVERHEAD = {'ipip': 20, 'vxlan': 50}  # outer IPv4 header; + UDP, VXLAN and Ethernet
 NO_DRIVER_HINT = {
     'ipip': 'IPIP mode cannot run on this host. Use BGP mode (hosts on one L2 segment), VXLAN mode, or '
             'hosts whose kernel has ipip (for example the VMs of the qemu provider).',
@@ -190,10 +189,7 @@ def vxlan_drift(spec, link):
 def plan(module, iproute, spec):
     name = spec['name']
     if spec['mtu_from'] and spec['state'] == 'present':
-        underlay = iproute.link(spec['mtu_from'])
-        if underlay is None:
-            raise LabError('mtu_from: no device %s on this host' % spec['mtu_from'])
-        spec['mtu'] = check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[spec['mode']], 'mtu_from')
+        spec['mtu'] = mtu_from_underlay(iproute, spec['mtu_from'], spec['mode'], 'mtu_from')
     link = iproute.link(name)
     if link is not None and link.get('kind') != spec['mode']:
         raise LabError('name: %s exists but is a %s device, not %s' % (name, link.get('kind'), spec['mode']))

@@ -25,7 +25,13 @@ description:
     changes are applied with one C(ip -batch) per namespace.
   - With O(purge), pairs the module made for workloads that are no longer listed are removed too,
     so that a pod taken out of the inventory goes on the next run.
-  - Routes and sysctls of the workload are set by M(labnet.calico.calico_route) and
+  - As Felix does, it writes a permanent neighbour C(<pod address> lladdr <pod MAC>) on the host end
+    (O(static_arp); C(addStaticARPEntry) in C(felix/routetable/route_table.go)) and, as the CNI plugin
+    does, sets C(net.ipv4.ip_forward=0) inside the pod (O(pod_ip_forward); C(configureContainerSysctls) in
+    C(cni-plugin/pkg/dataplane/linux/dataplane_linux.go)). Both are repaired when they drift.
+  - The MTU can be derived from the underlay device as Felix derives the pod MTU (O(mtu_from),
+    O(encapsulation)); a given O(mtu) wins.
+  - Routes and the host end's sysctls are set by M(labnet.calico.calico_route) and
     M(labnet.calico.proxy_arp).
 author:
   - labnet.calico contributors (@labnet-calico)
@@ -56,8 +62,34 @@ options:
     default: ee:ee:ee:ee:ee:ee
   mtu:
     description:
-      - MTU of both ends. Unmanaged when not given (the kernel's default is 1500).
+      - MTU of both ends. Unmanaged when neither O(mtu) nor O(mtu_from) is given (the kernel's default
+        is 1500). Wins over O(mtu_from).
     type: int
+  mtu_from:
+    description:
+      - Derive the MTU of every pair without an O(mtu) from this underlay device - its MTU less the
+        overhead of O(encapsulation), as Felix computes the pod MTU (C(determinePodMTU),
+        C(ConfigureDefaultMTUs) in C(felix/dataplane/linux/int_dataplane.go)). A 1400 underlay gives
+        1400, 1380 (IPIP) or 1350 (VXLAN).
+    type: str
+  encapsulation:
+    description: The encapsulation whose overhead O(mtu_from) subtracts - none 0, IPIP 20, VXLAN 50 bytes.
+    type: str
+    choices: [none, ipip, vxlan]
+    default: none
+  static_arp:
+    description:
+      - Keep a permanent neighbour entry for the pod's O(address) with the pod end's MAC on the host end, as
+        Felix does; other permanent entries on that host end are removed. V(false) leaves the host end's
+        neighbours alone.
+    type: bool
+    default: true
+  pod_ip_forward:
+    description:
+      - Value of C(net.ipv4.ip_forward) inside the workload's namespace. The CNI plugin sets 0 unless the
+        pod is allowed to forward. C(null) leaves it alone.
+    type: raw
+    default: false
   address:
     description:
       - The pod's IPv4 address, set as a C(/32) on the pod end. Other IPv4 addresses on the pod end are
@@ -122,6 +154,12 @@ options:
       address:
         description: Pod address (a C(/32)).
         type: str
+      static_arp:
+        description: Permanent neighbour for the pod on the host end.
+        type: bool
+      pod_ip_forward:
+        description: C(net.ipv4.ip_forward) inside the pod (a boolean).
+        type: raw
       state:
         description: V(present) or V(absent).
         type: str
@@ -144,9 +182,10 @@ EXAMPLES = r'''
     workload: netns01
     address: 10.10.0.2
 
-- name: Every pod of this host in one call
+- name: Every pod of this host in one call, MTU from the underlay as Felix derives it (1480 on 1500)
   labnet.calico.calico_veth:
-    mtu: 1480
+    mtu_from: eth0
+    encapsulation: ipip
     workloads:
       - {workload: netns01, address: 10.10.0.2}
       - {workload: netns02, address: 10.10.0.3}
@@ -170,9 +209,15 @@ workloads:
       host_ifname: cali5d9d6d0b1e8
       pod_ifname: eth0
       address: 10.10.0.2/32
+      mtu: 1500
+      pod_mac: 5a:0c:31:9e:77:10
+      static_arp: true
+      pod_ip_forward: false
       state: present
 commands:
-  description: The C(ip) commands run, or that would run in check mode.
+  description:
+    - The C(ip) commands run, or that would run in check mode; there the MAC of a pod end that is not
+      made yet shows as C(pod-mac).
   returned: always
   type: list
   elements: str
@@ -197,12 +242,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
     CALICO_HOST_MAC, LAB_ALIAS_PREFIX, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu,
-    check_netns, check_workload_id, is_kernel_fallback, is_lab_alias, lab_alias, parse_ipv4_interface,
-    workload_host_ifname,
+    check_netns, check_workload_id, is_kernel_fallback, is_lab_alias, lab_alias, mtu_from_underlay,
+    parse_ipv4_interface, workload_host_ifname,
+)
+from ansible_collections.labnet.calico.plugins.module_utils.workload import (
+    pod_ip_forward_value, pod_sysctls, static_arp_changes,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
-                'delete_netns')
+                'delete_netns', 'static_arp', 'pod_ip_forward')
 
 
 def wanted_workloads(params):
@@ -236,6 +284,8 @@ def wanted_workloads(params):
             'address': None,
             'state': item['state'] or 'present',
             'delete_netns': bool(item['delete_netns']),
+            'static_arp': item['static_arp'] is not False,
+            'pod_ip_forward': pod_ip_forward_value(item['pod_ip_forward'], field + 'pod_ip_forward'),
         }
         if item['address'] is not None:
             address = parse_ipv4_interface(item['address'], field + 'address')
@@ -394,6 +444,10 @@ def purge_changes(iproute, planner, wanted):
 def run_module(module):
     wanted = wanted_workloads(module.params)
     iproute = IPRoute(module)
+    if module.params['mtu_from'] and not module.params['purge_only']:
+        derived = mtu_from_underlay(iproute, module.params['mtu_from'], module.params['encapsulation'], 'mtu_from')
+        for spec in wanted:
+            spec['mtu'] = derived if spec['mtu'] is None else spec['mtu']
     planner = VethPlanner(iproute)
     ns_changes, host_changes, pod_changes = [], [], []
     before, after, results = [], [], []
@@ -401,8 +455,11 @@ def run_module(module):
     if module.params['purge'] or module.params['purge_only']:
         host_changes, pod_changes, before, extra['purged'], extra['kept_netns'] = purge_changes(
             iproute, planner, wanted)
+    created = set()
     for spec in [] if module.params['purge_only'] else wanted:
         ns_part, host_part, pod_part, was, will_be = planner.plan(spec)
+        if any(change.args[:2] == ['link', 'add'] for change in host_part):
+            created.add(spec['workload'])
         # Namespaces are deleted only after their links are gone; created before links go in.
         if spec['state'] == 'absent':
             host_changes.extend(host_part)
@@ -413,10 +470,20 @@ def run_module(module):
             pod_changes.extend(pod_part)
         before.extend([was] if was else [])
         after.extend([will_be] if will_be else [])
-        shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state')
-        results.append(dict((k, spec[k]) for k in shown))
     changes = ns_changes + host_changes + pod_changes
     iproute.apply(changes)
+    if not module.params['purge_only']:
+        arp_changes, arp_before, arp_after = static_arp_changes(iproute, planner, wanted, created)
+        iproute.apply(arp_changes)
+        sysctl_before, sysctl_after = pod_sysctls(module, iproute, planner.namespaces, wanted)
+        before.extend(arp_before + sysctl_before)
+        after.extend(arp_after + sysctl_after)
+    shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'pod_mac',
+             'static_arp', 'pod_ip_forward', 'state')
+    for spec in [] if module.params['purge_only'] else wanted:
+        spec.setdefault('pod_mac', None)
+        spec['pod_ip_forward'] = None if spec['pod_ip_forward'] is None else spec['pod_ip_forward'] == '1'
+        results.append(dict((k, spec[k]) for k in shown))
     exit_with_changes(module, iproute, before, after, workloads=results, **extra)
 
 
@@ -431,6 +498,8 @@ def main():
         address=dict(type='str'),
         state=dict(type='str', choices=['present', 'absent']),
         delete_netns=dict(type='bool'),
+        static_arp=dict(type='bool'),
+        pod_ip_forward=dict(type='raw'),
     )
     module = AnsibleModule(
         argument_spec=dict(
@@ -443,6 +512,10 @@ def main():
             address=dict(type='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             delete_netns=dict(type='bool', default=False),
+            mtu_from=dict(type='str'),
+            encapsulation=dict(type='str', choices=['none', 'ipip', 'vxlan'], default='none'),
+            static_arp=dict(type='bool', default=True),
+            pod_ip_forward=dict(type='raw', default=False),
             workloads=dict(type='list', elements='dict', options=item_spec),
             purge=dict(type='bool', default=False),
             purge_only=dict(type='bool', default=False),

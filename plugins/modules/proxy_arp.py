@@ -10,12 +10,16 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: proxy_arp
-short_description: Set the per-interface sysctls Calico relies on (proxy ARP, proxy_delay, forwarding)
+short_description: Set the per-interface sysctls Felix sets on a workload interface (proxy ARP, forwarding, ...)
 version_added: 0.1.0
 description:
   - Sets C(net.ipv4.conf.<if>.proxy_arp), C(net.ipv4.neigh.<if>.proxy_delay),
-    C(net.ipv4.conf.<if>.forwarding) and C(net.ipv4.conf.<if>.route_localnet) on many interfaces in
-    one call, on the host the module runs on or inside named network namespaces.
+    C(net.ipv4.conf.<if>.forwarding), C(net.ipv4.conf.<if>.route_localnet), C(net.ipv4.conf.<if>.rp_filter)
+    and C(net.ipv6.conf.<if>.accept_ra) on many interfaces in one call, on the host the module runs on or
+    inside named network namespaces.
+  - These are the values Felix writes on every C(cali*) interface (C(configureInterface) and
+    C(configureProcSysForInterface) in C(felix/dataplane/linux/endpoint_mgr.go)); the CNI plugin writes
+    the same IPv4 ones and C(accept_ra=0) (C(configureSysctls) in C(cni-plugin/pkg/dataplane/linux/dataplane_linux.go)).
   - Calico's values are the defaults - proxy ARP on, so the host answers a pod's ARP for the fake
     gateway C(169.254.1.1) with the interface's MAC; proxy_delay 0, because otherwise the first reply
     waits a random time of up to 80 ms; forwarding on.
@@ -34,23 +38,37 @@ options:
     elements: raw
     default: []
   proxy_arp:
-    description: Value of C(proxy_arp); C(null) leaves it alone.
-    type: bool
+    description: Value of C(proxy_arp), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
   proxy_delay:
     description:
       - Value of C(neigh/<if>/proxy_delay) in 1/100 s; C(null) leaves it alone. The kernel keeps it in
         jiffies and may read a value back one lower, which counts as equal.
-    type: int
+    type: raw
     default: 0
   forwarding:
-    description: Value of C(conf/<if>/forwarding); C(null) leaves it alone.
-    type: bool
+    description: Value of C(conf/<if>/forwarding), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
   route_localnet:
-    description: Value of C(conf/<if>/route_localnet); C(null) leaves it alone.
-    type: bool
+    description: Value of C(conf/<if>/route_localnet), a boolean; C(null) leaves it alone.
+    type: raw
     default: true
+  rp_filter:
+    description:
+      - Value of C(conf/<if>/rp_filter) - 0, 1 or 2, V(default) for the value of C(net.ipv4.conf.default.rp_filter)
+        in the same namespace (what Felix writes unless the workload may spoof its source address), or
+        C(null) to leave it alone.
+    type: raw
+    default: default
+  accept_ra:
+    description:
+      - Value of C(net.ipv6.conf.<if>.accept_ra); C(null) leaves it alone. Felix and the CNI plugin set 0 on
+        every workload interface "for security", even without IPv6 addresses. Skipped where the kernel
+        has no IPv6 (no C(/proc/sys/net/ipv6)).
+    type: raw
+    default: 0
   netns:
     description: Network namespace of the interfaces (default where the module runs).
     type: str
@@ -105,13 +123,30 @@ SETTINGS = {
     'proxy_delay': 'net/ipv4/neigh/%s/proxy_delay',
     'forwarding': 'net/ipv4/conf/%s/forwarding',
     'route_localnet': 'net/ipv4/conf/%s/route_localnet',
+    'rp_filter': 'net/ipv4/conf/%s/rp_filter',
+    'accept_ra': 'net/ipv6/conf/%s/accept_ra',
 }
 IP_FORWARD = 'net/ipv4/ip_forward'
+# rp_filter: default copies this value of the same namespace (felix/dataplane/linux/int_dataplane.go).
+RP_FILTER_DEFAULT = 'net/ipv4/conf/default/rp_filter'
+COPY_DEFAULT = 'default'
+# Present only where the kernel has IPv6; accept_ra is skipped elsewhere, as Felix skips it.
+IPV6_PRESENT = 'net/ipv6/conf/all/accept_ra'
 
 
 def sysctl_value(option, value, field):
     if isinstance(value, bool):
         return '1' if value else '0'
+    if option == 'rp_filter':
+        if str(value).strip() == COPY_DEFAULT:
+            return COPY_DEFAULT
+        if str(value).strip() not in ('0', '1', '2'):
+            raise LabError('%s: %r is not 0, 1, 2 or default' % (field, value))
+        return str(value).strip()
+    if option == 'accept_ra':
+        if str(value).strip() not in ('0', '1', '2'):
+            raise LabError('%s: %r is not 0, 1 or 2' % (field, value))
+        return str(value).strip()
     if option == 'proxy_delay':
         try:
             number = int(value)
@@ -164,11 +199,23 @@ def label(netns, path):
     return '[%s] %s' % (netns, path) if netns else path
 
 
+def resolve(wanted, current):
+    """Replace 'default' rp_filter values by the namespace's default; drop accept_ra without IPv6."""
+    resolved = {}
+    for path, value in wanted.items():
+        if path.startswith('net/ipv6/') and current.get(IPV6_PRESENT) is None:
+            continue
+        resolved[path] = current.get(RP_FILTER_DEFAULT) if value == COPY_DEFAULT else value
+    return resolved
+
+
 def run_module(module):
     wanted = wanted_values(module.params)
     before, after, writes = {}, {}, {}
     for netns in sorted(wanted, key=lambda ns: ns or ''):
-        current = sysctl_access(module, netns, sorted(wanted[netns]))
+        current = sysctl_access(module, netns, sorted(set(wanted[netns]) | set([RP_FILTER_DEFAULT, IPV6_PRESENT])))
+        wanted[netns] = resolve(wanted[netns], current)
+        current = dict((path, current[path]) for path in wanted[netns])
         missing = sorted(path for path, value in current.items() if value is None)
         # In check mode an earlier task (calico_veth) would have made the interface: report the change.
         if missing and not module.check_mode:
@@ -194,10 +241,13 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             interfaces=dict(type='list', elements='raw', default=[]),
-            proxy_arp=dict(type='bool', default=True),
-            proxy_delay=dict(type='int', default=0),
-            forwarding=dict(type='bool', default=True),
-            route_localnet=dict(type='bool', default=True),
+            # raw, so that null (leave it alone) is not refused by Ansible's type conversion
+            proxy_arp=dict(type='raw', default=True),
+            proxy_delay=dict(type='raw', default=0),
+            forwarding=dict(type='raw', default=True),
+            route_localnet=dict(type='raw', default=True),
+            rp_filter=dict(type='raw', default=COPY_DEFAULT),
+            accept_ra=dict(type='raw', default=0),
             netns=dict(type='str'),
             ip_forward=dict(type='bool'),
         ),

@@ -65,6 +65,14 @@ def test_host_side_of_every_pod(host):
         assert proc_sys(host, 'net/ipv4/conf/%s/proxy_arp' % ifname) == '1'
         assert proc_sys(host, 'net/ipv4/neigh/%s/proxy_delay' % ifname) == '0'
         assert proc_sys(host, 'net/ipv4/conf/%s/forwarding' % ifname) == '1'
+        # Felix (felix/dataplane/linux/endpoint_mgr.go): rp_filter as the host's default, accept_ra 0.
+        assert proc_sys(host, 'net/ipv4/conf/%s/rp_filter' % ifname) == proc_sys(host, 'net/ipv4/conf/default/rp_filter')
+        if host.file('/proc/sys/net/ipv6/conf/%s' % ifname).exists:
+            assert proc_sys(host, 'net/ipv6/conf/%s/accept_ra' % ifname) == '0'
+        # Felix's permanent neighbour for the pod (felix/routetable/route_table.go addStaticARPEntry).
+        pod_mac = ip_json(host, '-n', pod, 'link', 'show', 'dev', 'eth0')[0]['address']
+        neighbours = [(n['lladdr'], n['state']) for n in ip_json(host, 'neigh', 'show', address, 'dev', ifname)]
+        assert neighbours == [(pod_mac, ['PERMANENT'])], (pod, neighbours)
         routes = ip_json(host, 'route', 'show', address + '/32')
         assert [(r['dev'], r.get('scope'), r['protocol']) for r in routes] == [(ifname, 'link', '77')]
 
@@ -76,6 +84,8 @@ def test_pod_side_of_every_pod(host):
         routes = dict((r['dst'], r) for r in ip_json(host, '-n', pod, 'route', 'show'))
         assert routes['169.254.1.1']['dev'] == 'eth0' and routes['169.254.1.1']['scope'] == 'link'
         assert routes['default']['gateway'] == '169.254.1.1' and routes['default']['dev'] == 'eth0'
+        # The CNI plugin's configureContainerSysctls: no forwarding inside the pod.
+        assert host.check_output('ip netns exec %s cat /proc/sys/net/ipv4/ip_forward' % pod).strip() == '0'
 
 
 def test_gateway_answered_by_proxy_arp(host):

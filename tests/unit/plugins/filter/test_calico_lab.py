@@ -27,6 +27,10 @@ def test_seeds_plan():
         {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'tunl0', 'onlink': True}]
     plain = {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'eth0'}
     assert calico_lab.peer_routes(result['host-a'], 'bgp')[1] == plain
+    # Felix's tunnelRoute carries the tunnel's MTU; routes over the underlay carry none.
+    assert calico_lab.peer_routes(result['host-a'], 'ipip', 1480)[1]['mtu'] == 1480
+    assert 'mtu' not in calico_lab.peer_routes(result['host-a'], 'bgp', 1480)[1]
+    assert calico_lab.peer_routes(plan(SEEDS, mode='vxlan')['host-a'], 'vxlan', '1450')[1]['mtu'] == 1450
 
 
 def test_ipam_is_deterministic_and_skips_explicit_blocks():

@@ -23,7 +23,8 @@ def test_routes_normalise_to_comparable_values():
     assert by_dst['0.0.0.0/0']['proto'] == 3  # "proto boot" is left out by ip
     assert by_dst['10.10.0.0/24']['type'] == 'blackhole'
     assert by_dst['10.10.0.2/32'] == {'table': 254, 'type': 'unicast', 'dst': '10.10.0.2/32', 'via': None,
-                                      'dev': 'd0', 'scope': 253, 'proto': 77, 'metric': 0, 'onlink': False}
+                                      'dev': 'd0', 'scope': 253, 'proto': 77, 'metric': 0, 'onlink': False,
+                                      'mtu': None}
     assert by_dst['10.10.1.0/24']['metric'] == 5
     assert by_dst['10.10.2.0/24']['onlink'] and by_dst['10.10.2.0/24']['proto'] == 12
 

@@ -31,13 +31,13 @@ def test_calico_route_normalises_wanted_routes():
         {'dest': '169.254.1.1', 'dev': 'eth0', 'scope': 'link', 'netns': 'pod1'}]))
     assert wanted[0] == (None, 'present', {'table': 254, 'type': 'unicast', 'dst': '10.10.1.0/24',
                                            'via': '172.16.91.202', 'dev': 'tunl0', 'scope': None, 'proto': 12,
-                                           'metric': 0, 'onlink': True})
+                                           'metric': 0, 'onlink': True, 'mtu': None})
     assert wanted[1][0] == 'pod1' and wanted[1][2]['dst'] == '169.254.1.1/32' and wanted[1][2]['scope'] == 253
 
 
 def test_same_route_compares_only_what_is_asked():
     wanted = {'type': 'unicast', 'dst': '10.0.0.0/24', 'via': None, 'dev': 'eth0', 'scope': None, 'proto': 77,
-              'metric': 0, 'onlink': False}
+              'metric': 0, 'onlink': False, 'mtu': None}
     assert calico_route.same_route(wanted, dict(wanted, scope=253))
     assert not calico_route.same_route(wanted, dict(wanted, dev='eth1'))
     assert not calico_route.same_route(wanted, dict(wanted, proto=78))
@@ -45,7 +45,8 @@ def test_same_route_compares_only_what_is_asked():
 
 def veth_params(**overrides):
     params = dict(workload=None, netns=None, host_ifname=None, pod_ifname='eth0', mac='ee:ee:ee:ee:ee:ee',
-                  mtu=None, address=None, state='present', delete_netns=False, workloads=None)
+                  mtu=None, address=None, state='present', delete_netns=False, workloads=None,
+                  static_arp=True, pod_ip_forward=False, mtu_from=None, encapsulation='none')
     params.update(overrides)
     return params
 

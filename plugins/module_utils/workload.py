@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: labnet.calico contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What Felix and the CNI plugin program for a workload beyond its veth pair (used by calico_veth).
+
+* Felix's permanent neighbour ``<pod ip> lladdr <pod MAC>`` on the host end
+  (felix/routetable/route_table.go addStaticARPEntry, WithStaticARPEntries(true) in int_dataplane.go);
+* the CNI plugin's ``net.ipv4.ip_forward`` inside the pod
+  (cni-plugin/pkg/dataplane/linux/dataplane_linux.go configureContainerSysctls).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.parsing.convert_bool import boolean
+
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError, sysctl_access
+
+POD_IP_FORWARD = 'net/ipv4/ip_forward'
+UNKNOWN_MAC = 'pod-mac'  # check mode: the MAC of a pod end that is not made yet
+
+
+def pod_ip_forward_value(value, field):
+    """'0', '1' or None (leave alone), from a boolean."""
+    if value is None:
+        return None
+    try:
+        return '1' if boolean(value, strict=True) else '0'
+    except TypeError:
+        raise LabError('%s: %r is not a boolean' % (field, value))
+
+
+def static_arp_changes(iproute, planner, wanted, created):
+    """Felix's permanent neighbour per pod on the host end: changes, before and after lines.
+
+    Read after the pairs were made, so that a new pod end's MAC is known (in check mode it is not).
+    """
+    specs = [s for s in wanted if s['state'] == 'present' and s['static_arp'] and s['address']]
+    devs = set(s['host_ifname'] for s in specs)
+    current = {}
+    for entry in iproute.query(['neigh', 'show', 'nud', 'permanent']) if specs else []:
+        if entry.get('dev') in devs and 'lladdr' in entry:
+            current.setdefault(entry['dev'], {})[entry['dst']] = entry['lladdr'].lower()
+    changes, before, after = [], [], []
+    for spec in specs:
+        dev, address = spec['host_ifname'], spec['address'].split('/')[0]
+        if spec['workload'] in created and iproute.module.check_mode:
+            mac, entries = UNKNOWN_MAC, {}
+        else:
+            pod_link = iproute.link(spec['pod_ifname'], netns=spec['netns']) if spec['workload'] in created \
+                else planner.pod_links(spec['netns']).get(spec['pod_ifname'])
+            mac, entries = (pod_link or {}).get('mac') or UNKNOWN_MAC, current.get(dev, {})
+        spec['pod_mac'] = mac
+        for old, old_mac in sorted(entries.items()):
+            before.append('%s: neigh %s lladdr %s dev %s permanent' % (spec['workload'], old, old_mac, dev))
+            if old != address:
+                changes.append(Change(None, ['neigh', 'del', old, 'dev', dev]))
+        if entries.get(address) != mac:
+            changes.append(Change(None, ['neigh', 'replace', address, 'lladdr', mac, 'dev', dev,
+                                         'nud', 'permanent']))
+        after.append('%s: neigh %s lladdr %s dev %s permanent' % (spec['workload'], address, mac, dev))
+    return changes, before, after
+
+
+def pod_sysctls(module, iproute, namespaces, wanted):
+    """The CNI plugin's ip_forward inside each pod: written where it differs; before and after lines."""
+    before, after = [], []
+    for spec in wanted:
+        if spec['state'] != 'present' or spec['pod_ip_forward'] is None:
+            continue
+        netns, value = spec['netns'], spec['pod_ip_forward']
+        exists = netns in namespaces or not module.check_mode
+        current = sysctl_access(module, netns, [POD_IP_FORWARD])[POD_IP_FORWARD] if exists else None
+        if current is not None:
+            before.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, current))
+        after.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, value))
+        if current != value:
+            iproute.done.append('[%s] sysctl %s=%s' % (netns, POD_IP_FORWARD.replace('/', '.'), value))
+            if not module.check_mode:
+                sysctl_access(module, netns, [], {POD_IP_FORWARD: value})
+    return before, after
