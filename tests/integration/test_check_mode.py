@@ -15,18 +15,24 @@ PLAYBOOK = os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook')
 INVENTORY = os.path.join(ROOT, 'inventory', 'hosts.yml')
 VM_RUN_DIR = os.path.expanduser('~/.cache/labnet-calico/run')
 NAMES = ('host-a', 'host-b', 'netns01', 'netns02', 'netns03', 'netns04')
+SWITCH = 'lab-sw-172-16-91-0-24'
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
 
 def machine():
+    """What this inventory's lab would make, and nothing else (other labs may come and go meanwhile):
+    its namespaces, the root namespace's links and routes, its hosts' VM processes and run files."""
     def ip(*args):
         return subprocess.run(['ip'] + list(args), capture_output=True, text=True, check=True).stdout
-    qemu = subprocess.run(['pgrep', '-x', 'qemu-system-x86'], capture_output=True, text=True, check=False).stdout.split()
-    return {'netns': sorted(ip('netns', 'list').split()),
+    ours = re.compile(r'\b(host-a|host-b)\b')
+    qemu = subprocess.run(['pgrep', '-a', '-x', 'qemu-system-x86'], capture_output=True, text=True,
+                          check=False).stdout.splitlines()
+    return {'netns': sorted(set(ip('netns', 'list').split()) & set(NAMES + (SWITCH,))),
             'links': sorted(link['ifname'] for link in json.loads(ip('-j', 'link', 'show'))),
-            'routes': ip('route', 'show', 'table', 'all'), 'qemu': qemu,
-            'vm_files': sorted(glob.glob(os.path.join(VM_RUN_DIR, '**'), recursive=True))}
+            'routes': ip('route', 'show', 'table', 'all'), 'qemu': [line for line in qemu if ours.search(line)],
+            'vm_files': sorted(path for path in glob.glob(os.path.join(VM_RUN_DIR, '**'), recursive=True)
+                               if ours.search(os.path.relpath(path, VM_RUN_DIR)))}
 
 
 @pytest.mark.parametrize('playbook, tunnel', [('bgp.yml', None), ('vxlan.yml', 'vxlan.calico'), ('ipip.yml', 'tunl0')])
