@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """The scale sweep's baseline: a BGP-mode lab of HOSTS hosts with PODS pods each, typed as the seeds'
 raw `ip` commands, one process per command (argv lists, no shell), the way a person scripts it.
 
-    benchmarks/raw-lab.py up 2 256     # build it, then one ping from the first pod to the last host's
-    benchmarks/raw-lab.py down 2 256   # remove exactly what `up` made
+    python3 benchmarks/raw-lab.py up 2 256     # build it, then one ping from the first pod to the last host's
+    python3 benchmarks/raw-lab.py down 2 256   # remove exactly what `up` made
 
 Same shape as the netns provider builds for benchmarks/make-inventory.py: a switch namespace with a
 bridge, a namespace per host on 192.168.61.0/24 (another subnet than the inventory's, so both can
@@ -62,8 +61,8 @@ def up(hosts, pods):
             run('ip', '-n', pod, 'link', 'set', 'eth0', 'up')
             run('ip', '-n', pod, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link')
             run('ip', '-n', pod, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0')
-    for host, _address, _block, _workloads in lab:
-        for other, other_address, other_block, _ in lab:
+    for host in [entry[0] for entry in lab]:
+        for other, other_address, other_block, _pods in lab:
             if other != host:
                 run('ip', '-n', host, 'route', 'add', other_block, 'via', other_address, 'dev', 'eth0')
     first_pod, last_pod = lab[0][3][:1], lab[-1][3][-1:]
@@ -75,7 +74,7 @@ def down(hosts, pods):
     present = set(subprocess.run(['ip', 'netns', 'list'], check=True, capture_output=True, text=True, env=ENV,
                                  timeout=60).stdout.split())
     for host, _address, _block, workloads in layout(hosts, pods):
-        for name in [pod for pod, _, _ in workloads] + [host]:
+        for name in [workload[0] for workload in workloads] + [host]:
             if name in present:
                 run('ip', 'netns', 'del', name)
     if SWITCH in present:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The scale sweep of issue 19: for each HOSTSxPODS size, the raw script (benchmarks/raw-lab.py) and
 the roles (benchmarks/bgp-bring-up.yml: bgp.yml without verify) on the netns provider, timed as whole
 processes in one run, one after the other:
