@@ -23,13 +23,14 @@ import re
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
-from test_playbooks import labs, run_playbook  # noqa: F401 (labs is a fixture)
+from test_playbooks import labs, run_playbook  # noqa: F401 pylint: disable=unused-import (labs is a fixture)
 
 DOCS = ['docs/explore.md', 'docs/packet-walk.md', 'docs/troubleshooting.md', 'docs/recipes.md']
 LAB_KINDS = ('lab-bgp', 'lab-vxlan', 'lab-two-subnets')
@@ -184,7 +185,7 @@ def run_blocks(kind, names, inventory):
             count += 1
         if background:
             command, argv, expect, proc = background
-            stdout, _ = proc.communicate(timeout=60)
+            stdout = proc.communicate(timeout=60)[0]
             check(command, argv, subprocess.CompletedProcess(argv, proc.returncode, stdout, ''), expect)
             count += 1
     return count
@@ -195,11 +196,7 @@ def lab_inventory(lab, source, tmp_path):
     return lab.inventory(text, tmp_path / 'hosts.yml')
 
 
-pytestmark_root = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
-
-
-@pytestmark_root
-def test_seeds_lab_commands(labs, tmp_path):  # noqa: F811
+def seeds_lab(labs, tmp_path):  # noqa: F811
     """The seeds' lab brought up in VXLAN mode, the lab-vxlan commands; then switched to BGP mode,
     the lab-bgp commands (the lab-vm ones need QEMU VMs and are not run here)."""
     lab = Lab()
@@ -212,11 +209,21 @@ def test_seeds_lab_commands(labs, tmp_path):  # noqa: F811
     assert run_blocks('lab-bgp', names, inventory) > 0
 
 
-@pytestmark_root
-def test_two_subnets_commands(labs, tmp_path):  # noqa: F811
+def two_subnets_lab(labs, tmp_path):  # noqa: F811
     """inventories/two-subnets-vxlan brought up with vxlan.yml, then the lab-two-subnets commands."""
     lab = Lab()
     source = INVENTORIES['lab-two-subnets']
     inventory = labs(lab, lab_inventory(lab, source, tmp_path))
     assert_play(run_playbook('vxlan.yml', inventory), [lab.names['node-1'], lab.names['node-3']])
     assert run_blocks('lab-two-subnets', renames(lab, source), inventory) > 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
+def test_docs_commands(labs, tmp_path):  # noqa: F811
+    """Both labs at once (their names are their own), so that the test stays short on two cores."""
+    (tmp_path / 'seeds').mkdir()
+    (tmp_path / 'two').mkdir()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(two_subnets_lab, labs, tmp_path / 'two')
+        seeds_lab(labs, tmp_path / 'seeds')
+        other.result()

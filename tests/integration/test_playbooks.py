@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -33,17 +34,22 @@ def run_playbook(name, inventory, *extra):
 def labs():
     """Labs a test registers as (Lab, inventory path): torn down with teardown.yml afterwards; what
     teardown left of the lab fails the test (and is removed by exact name)."""
-    made = []
+    made = {}
     before = {}
 
     def register(lab, inventory):
         before.setdefault(id(lab), (lab, lab.state()))
-        made.append(inventory)
+        made.setdefault(id(lab), []).append(inventory)
         return inventory
 
+    def teardown(inventories):
+        for inventory in inventories:
+            run_playbook('teardown.yml', inventory)
+
     yield register
-    for inventory in made:
-        run_playbook('teardown.yml', inventory)
+    # One lab's inventories one after the other; different labs (names of their own) at once.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(teardown, made.values()))
     left = []
     for lab, state in before.values():
         left += lab.remove_leftovers()
