@@ -227,3 +227,13 @@ def test_docs_commands(labs, tmp_path):  # noqa: F811
         other = pool.submit(two_subnets_lab, labs, tmp_path / 'two')
         seeds_lab(labs, tmp_path / 'seeds')
         other.result()
+
+
+def test_lab_up_modes_and_help():
+    """No root needed: lab-up.sh prints its options with -h, takes every mode, refuses another
+    before installing anything."""
+    script = os.path.join(ROOT, 'scripts', 'lab-up.sh')
+    shown = run([script, '-h'], timeout=10)
+    assert shown.returncode == 0 and all(m in shown.stdout for m in ('bgp', 'ipip', 'vxlan')), shown
+    refused = run([script, 'calico'], timeout=10)
+    assert refused.returncode == 2 and "unknown mode 'calico'" in refused.stderr, refused
