@@ -30,7 +30,8 @@ import yaml
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
-from test_playbooks import labs, run_playbook  # noqa: F401 pylint: disable=unused-import (labs is a fixture)
+# labs is a fixture: imported for the tests below, which take it as an argument.
+from test_playbooks import labs, run_playbook  # noqa: F401 pylint: disable=unused-import
 
 DOCS = ['docs/explore.md', 'docs/packet-walk.md', 'docs/troubleshooting.md', 'docs/recipes.md']
 LAB_KINDS = ('lab-bgp', 'lab-vxlan', 'lab-two-subnets')
