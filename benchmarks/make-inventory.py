@@ -12,10 +12,11 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     hosts, pods = int(sys.argv[1]), int(sys.argv[2])
-    if not (1 <= hosts <= 200 and 0 <= pods <= 250):
-        sys.exit('HOSTS must be 1-200 and PODS 0-250')
+    block_size = 24 if pods <= 250 else 23   # a /24 holds 250 pods after the tunnel address; a /23 500
+    if not (1 <= hosts <= 200 and 0 <= pods <= 500 and (pods <= 250 or hosts <= 128)):
+        sys.exit('HOSTS must be 1-200 (1-128 above 250 pods) and PODS 0-500')
     print('all:')
-    print('  vars: {calico_ipam_pool: 10.244.0.0/16, calico_block_size: 24}')
+    print('  vars: {calico_ipam_pool: 10.244.0.0/16, calico_block_size: %d}' % block_size)
     print('  children:')
     print('    calico_nodes:')
     print('      vars:')

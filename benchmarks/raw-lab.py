@@ -24,10 +24,12 @@ def run(*argv, quiet=False):
 
 
 def layout(hosts, pods):
-    """[(host, node address, block, [(pod, pod address, host-side veth)])]: blocks of /24 from 10.245.0.0/16."""
+    """[(host, node address, block, [(pod, pod address, host-side veth)])]: blocks of 10.245.0.0/16, a /24
+    each up to 250 pods, a /23 above (as benchmarks/make-inventory.py)."""
+    blocks = ipaddress.ip_network('10.245.0.0/16').subnets(new_prefix=24 if pods <= 250 else 23)
     lab = []
     for h in range(1, hosts + 1):
-        block = ipaddress.ip_network('10.245.%d.0/24' % (h - 1))
+        block = next(blocks)
         workloads = [('%s-s%dp%d' % (PREFIX, h, p), str(block[p + 1]), 'cali%03dp%03d' % (h, p)) for p in range(1, pods + 1)]
         lab.append(('%s-s%d' % (PREFIX, h), '192.168.61.%d' % h, str(block), workloads))
     return lab
@@ -85,8 +87,8 @@ def main(argv):
     if len(argv) != 4 or argv[1] not in ('up', 'down'):
         sys.exit(__doc__)
     hosts, pods = int(argv[2]), int(argv[3])
-    if not (1 <= hosts <= 200 and 0 <= pods <= 250):
-        sys.exit('HOSTS must be 1-200 and PODS 0-250')
+    if not (1 <= hosts <= 200 and 0 <= pods <= 500 and (pods <= 250 or hosts <= 128)):
+        sys.exit('HOSTS must be 1-200 (1-128 above 250 pods) and PODS 0-500')
     (up if argv[1] == 'up' else down)(hosts, pods)
 
 
