@@ -15,7 +15,7 @@ __metaclass__ = type
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError, sysctl_access
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError, sysctl_access_many
 
 POD_IP_FORWARD = 'net/ipv4/ip_forward'
 UNKNOWN_MAC = 'pod-mac'  # check mode: the MAC of a pod end that is not made yet
@@ -64,19 +64,22 @@ def static_arp_changes(iproute, planner, wanted, created):
 
 
 def pod_sysctls(module, iproute, namespaces, wanted):
-    """The CNI plugin's ip_forward inside each pod: written where it differs; before and after lines."""
+    """The CNI plugin's ip_forward inside each pod: written where it differs; before and after lines.
+    One process reads every pod's value and one writes those that differ (not one per pod)."""
     before, after = [], []
-    for spec in wanted:
-        if spec['state'] != 'present' or spec['pod_ip_forward'] is None:
-            continue
+    specs = [s for s in wanted if s['state'] == 'present' and s['pod_ip_forward'] is not None]
+    existing = [s['netns'] for s in specs if s['netns'] in namespaces or not module.check_mode]
+    current = sysctl_access_many(module, dict((netns, ([POD_IP_FORWARD], None)) for netns in existing))
+    writes = {}
+    for spec in specs:
         netns, value = spec['netns'], spec['pod_ip_forward']
-        exists = netns in namespaces or not module.check_mode
-        current = sysctl_access(module, netns, [POD_IP_FORWARD])[POD_IP_FORWARD] if exists else None
-        if current is not None:
-            before.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, current))
+        was = current.get(netns, {}).get(POD_IP_FORWARD)
+        if was is not None:
+            before.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, was))
         after.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, value))
-        if current != value:
+        if was != value:
             iproute.done.append('[%s] sysctl %s=%s' % (netns, POD_IP_FORWARD.replace('/', '.'), value))
-            if not module.check_mode:
-                sysctl_access(module, netns, [], {POD_IP_FORWARD: value})
+            writes[netns] = ([], {POD_IP_FORWARD: value})
+    if writes and not module.check_mode:
+        sysctl_access_many(module, writes)
     return before, after
