@@ -58,8 +58,12 @@ def _bird_config(plan, host, route_reflectors, cluster_id, as_number):
             kind, rr_client = 'reflector', False
         else:
             continue  # two clients never peer with each other
+        # Calico's mesh is one-way, so that a graceful restart is not cut short by the peer's own
+        # connection: the side with the greater address (compared as strings, as confd's template
+        # does) waits. Sessions to and from route reflectors are opened by both sides.
+        passive = kind == 'mesh' and str(peer['node_ip']) > str(me['node_ip'])
         sessions.append({'name': session_name(peer['node_ip'], kind), 'peer': peer['name'],
-                         'neighbor': peer['node_ip'], 'rr_client': rr_client})
+                         'neighbor': peer['node_ip'], 'rr_client': rr_client, 'passive': passive})
     return {
         'router_id': me['node_ip'],
         'as_number': _check_as_number(as_number),

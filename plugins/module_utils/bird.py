@@ -45,3 +45,19 @@ def established(rows):
     """Names of the BGP sessions that are up and Established."""
     return set(row['name'] for row in rows
                if row['proto'] == 'BGP' and row['state'] == 'up' and row['info'].startswith('Established'))
+
+
+# The lab's prefixes in its own configuration: its block (a static blackhole) and the peers' blocks.
+_BLOCK_ROUTE = re.compile(r'^\s*route\s+(\d+\.\d+\.\d+\.\d+/\d+)\s+blackhole;', re.M)
+_PEER_BLOCKS = re.compile(r'^define labnet_peer_blocks = \[([^\]]*)\];', re.M)
+
+
+def lab_prefixes(config_text):
+    """The prefixes the lab's BIRD puts in the kernel, read from the configuration the lab wrote.
+
+    The kernel protocol keeps its routes when BIRD exits (``persist``, as in calico-node); a clean
+    stop by the lab removes the routes to these prefixes, and no other route of ``proto bird``."""
+    found = _BLOCK_ROUTE.findall(config_text or '')
+    for listed in _PEER_BLOCKS.findall(config_text or ''):
+        found.extend(item.strip() for item in listed.split(',') if item.strip())
+    return sorted(set(found))

@@ -25,7 +25,13 @@ description:
     O(socket) and pid file O(pid_file), where the module runs. The netns provider runs one per lab
     host namespace this way. O(state=absent) stops only the process whose pid file and command line
     are this configuration's.
-  - BIRD removes the routes it installed when it stops, and its peers withdraw the routes it announced.
+  - A configuration whose kernel protocol has C(persist) (as calico-node's) leaves BIRD's routes in
+    the kernel when BIRD exits, so a crashed BIRD does not take the pods' routes with it. When the
+    module stops BIRD (O(state=absent)), it removes the C(proto bird) routes to the prefixes of the
+    lab's configuration (its C(blackhole) block and C(labnet_peer_blocks)) at once; the peers
+    withdraw what it announced.
+  - O(daemon=process) after a crash (a pid file without its process) starts BIRD with C(-R), graceful
+    restart recovery, as calico-node always does, and reports it in RV(actions).
 requirements:
   - bird2 (C(bird), C(birdc)); C(systemctl) for O(daemon=service)
 author:
@@ -116,7 +122,7 @@ config_changed:
   returned: success
   type: bool
 actions:
-  description: What the module did to BIRD, in order (V(started), V(reconfigured), V(stopped), V(disabled)).
+  description: What the module did to BIRD, in order (V(started), V(recovered after a crash), V(reconfigured), V(stopped), V(disabled)).
   returned: success
   type: list
   elements: str
@@ -132,7 +138,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, run_argv, run_guarded
+from ansible_collections.labnet.calico.plugins.module_utils.bird import lab_prefixes
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    LabError, parse_json_output, run_argv, run_guarded,
+)
 
 HEADER = '# labnet.calico: the lab wrote this file (calico_bird); state=absent removes it.\n'
 SERVICE_RECORD = 'bird-service.json'
@@ -236,9 +245,16 @@ class Bird:
         if self.service:
             self.run([self.binary('systemctl'), 'start', self.module.params['service_name']])
         else:
+            argv = [self.binary('bird'), '-c', self.config_path, '-s', self.socket, '-P', self.pid_file]
+            # A pid file without its process: the last BIRD crashed, and its routes are still in
+            # the kernel (persist). Recover as calico-node's BIRD always starts (bird -R): keep them
+            # until the peers have sent theirs again.
+            crashed = os.path.exists(self.pid_file)
             if os.path.exists(self.socket):
                 os.unlink(self.socket)  # left by a process that did not stop cleanly
-            self.run([self.binary('bird'), '-c', self.config_path, '-s', self.socket, '-P', self.pid_file])
+            self.run(argv + (['-R'] if crashed else []))
+            if crashed:
+                self.actions.append('recovered after a crash')
         self.actions.append('started')
 
     def reconfigure(self):
@@ -260,6 +276,16 @@ class Bird:
             if not wait_until(lambda: process_gone(pid), 15):
                 raise LabError('bird (pid %d) did not stop within 15 s of SIGTERM' % pid)
         self.actions.append('stopped')
+        self.withdraw_routes()
+
+    def withdraw_routes(self):
+        """After a clean stop: BIRD kept its kernel routes (persist); remove the lab's, at once."""
+        prefixes = set(lab_prefixes(self.current_config()))
+        ip = self.binary('ip')
+        _rc, out, _err = self.run([ip, '-j', '-4', 'route', 'show', 'proto', 'bird'])
+        for route in parse_json_output(out):
+            if route.get('dst') in prefixes:
+                self.run([ip, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
 
     def disable(self):
         self.run([self.binary('systemctl'), 'disable', '--quiet', self.module.params['service_name']])
@@ -373,6 +399,8 @@ def ensure_absent(module, bird):
             return True, current, after
         if bird.service_active():
             bird.stop()
+        elif ours:
+            bird.withdraw_routes()
         if saved is not None:
             bird.write_config(saved)
             os.unlink(record['saved_config'])
@@ -396,6 +424,8 @@ def ensure_absent(module, bird):
         return True, current, after
     if pid is not None:
         bird.stop()
+    elif ours:
+        bird.withdraw_routes()  # the last BIRD crashed: its routes are still in the kernel
     for path in leftovers + ([bird.config_path] if ours else []):
         if os.path.exists(path):
             os.unlink(path)

@@ -5,7 +5,8 @@ routes, permanent neighbours, FDB entries and sysctls, and the same of each of i
 a fixed form and compared line by line with the expected file, which says for each fact where in
 Calico's source it comes from ('#' lines are comments). Per-run names and random MACs are replaced by
 placeholders: {host-a}, {netns01}, cali{netns01} (cali + sha1 of the workload id), {mac netns01} (the
-pod end's MAC), {vtep host-b} (the host's VTEP MAC), {lab}.
+pod end's MAC), {vtep host-b} (the host's VTEP MAC), {lab}. With BIRD, each host's BIRD configuration is
+also compared with golden/bgp-bird/<host>.bird.conf (its comments and blank lines dropped).
 
 A mismatch fails with a unified diff. LABNET_GOLDEN_WRITE=1 also writes what was found next to the
 expected file (<host>.txt.actual), to review, never to copy blindly.
@@ -137,11 +138,12 @@ def expected(path):
     return ''.join(line for line in open(path) if not line.startswith('#'))
 
 
-def compare(lab, directory):
+def compare(lab, directory, suffix='.txt', state=None, what='programmed on '):
+    """Each host's STATE (default: host_state) against GOLDEN/DIRECTORY/<host>SUFFIX."""
     problems = []
     for base in HOSTS:
-        path = os.path.join(GOLDEN, directory, base + '.txt')
-        actual = host_state(lab, base)
+        path = os.path.join(GOLDEN, directory, base + suffix)
+        actual = (state or host_state)(lab, base)
         if os.environ.get('LABNET_GOLDEN_WRITE'):
             with open(path + '.actual', 'w') as out:
                 out.write(actual)
@@ -149,8 +151,9 @@ def compare(lab, directory):
         if actual != wanted:
             problems.append(''.join(difflib.unified_diff(
                 wanted.splitlines(True), actual.splitlines(True), 'expected ' + os.path.relpath(path, ROOT),
-                'programmed on ' + base)))
-    assert not problems, 'the programmed state differs from the golden files:\n' + '\n'.join(problems)
+                what + base)))
+    assert not problems, 'the %s differs from the golden files:\n%s' % (
+        'programmed state' if state is None else 'BIRD configuration', '\n'.join(problems))
 
 
 @pytest.fixture
@@ -196,8 +199,23 @@ def test_golden_vxlan_static_and_a_1400_underlay(seeds):
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=vxlan'), hosts, changed=0)
 
 
+def bird_config_lines(lab, base):
+    """The host's BIRD configuration without its comments and blank lines, names as placeholders."""
+    names = placeholders(lab)
+    lines = []
+    with open('/run/labnet-calico-bird-%s/bird.conf' % lab.names[base]) as handle:
+        for line in handle:
+            line = line.split('#', 1)[0].rstrip()
+            for actual in sorted(names, key=len, reverse=True):
+                line = line.replace(actual, names[actual])
+            if line:
+                lines.append(line + '\n')
+    return ''.join(lines)
+
+
 def test_golden_bgp_bird(seeds):
     lab, inventory = seeds
     hosts = [lab.names['host-a'], lab.names['host-b']]
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp', '-e', 'calico_routing=bird'), hosts)
     compare(lab, 'bgp-bird')
+    compare(lab, 'bgp-bird', '.bird.conf', bird_config_lines, 'BIRD configuration of ')

@@ -249,7 +249,8 @@ def test_bird_four_hosts_stop_withdraws_rerun_restores(labs, tmp_path):
     while time.time() < deadline and any(s4_block in bird_blocks(h) for h in (s1, s2, s3)):
         time.sleep(0.5)
     assert not any(s4_block in bird_blocks(h) for h in (s1, s2, s3))
-    assert bird_blocks(s4) == {}
+    # s4's own kernel keeps BIRD's routes (persist, as calico-node's BIRD); a stop by the lab removes them.
+    assert bird_blocks(s4).get(s4_block) == 'blackhole'
 
     output = assert_play(run_playbook('bgp.yml', inventory, *bird), hosts)
     assert recap(output)[s4]['changed'] == 1 and recap(output)[s1]['changed'] == 0  # only s4's BIRD started
@@ -262,11 +263,45 @@ def test_bird_four_hosts_stop_withdraws_rerun_restores(labs, tmp_path):
     assert lab_birds(hosts) == [] and all(bird_blocks(h) == {} for h in hosts)
 
 
-def subprocess_ping(netns, address):
-    """200 pings in the background inside a lab namespace, bounded (-w 60)."""
+def test_bird_sigkill_loses_no_ping_rerun_recovers(labs, tmp_path):
+    """A crash of BIRD (SIGKILL) on one host of three: its kernel routes stay, its peers keep its
+    block (graceful restart), so a pod pinging through it loses nothing for 10 s; a re-run starts
+    it again with graceful restart recovery (-R) and changes only that host."""
+    lab = Lab()
+    source = run([os.path.join(BIN, 'python'), os.path.join(ROOT, 'benchmarks', 'make-inventory.py'), '3', '1'],
+                 timeout=30, check=True).stdout
+    inventory = labs(lab, lab.inventory(source, tmp_path / 'hosts.yml'))
+    s1, s2, s3 = hosts = hosts_of(lab, 's1', 's2', 's3')
+    bird = ['-e', 'calico_routing=bird']
+    assert_play(run_playbook('bgp.yml', inventory, *bird), hosts)
+    blocks = dict((h, bird_blocks(h)) for h in hosts)
+    s2_block = next(dst for dst, kind in blocks[s2].items() if kind == 'blackhole')
+    pid = int(open('/run/labnet-calico-bird-%s/bird.pid' % s2).read().strip())
+    os.kill(pid, 9)
+    deadline = time.time() + 10
+    while time.time() < deadline and lab_birds([s2]):
+        time.sleep(0.2)
+    assert lab_birds([s2]) == []
+    # s1's pod to s2's pod for 10 s: s1 needs s2's block (kept by graceful restart), s2 the route back
+    # to s1's block (left in its kernel by the dead BIRD).
+    target = ip_json('-n', lab.names['s2p1'], '-4', 'addr', 'show', 'eth0')[0]['addr_info'][0]['local']
+    ping = subprocess_ping(lab.names['s1p1'], target, count=50, deadline=20)
+    summary = ping.communicate(timeout=40)[0]
+    assert ' 50 received, 0% packet loss' in summary, summary
+    assert bird_blocks(s1).get(s2_block) == 'unicast' and bird_blocks(s3).get(s2_block) == 'unicast'
+    assert sorted(bird_blocks(s2)) == sorted(blocks[s2])  # the dead BIRD's routes, still in s2's kernel
+
+    output = assert_play(run_playbook('bgp.yml', inventory, *bird), hosts, changed={s1: 0, s2: 1, s3: 0})
+    assert '3 pods reach each other (bgp mode)' in output
+    assert ' -R' in ''.join(lab_birds([s2]))  # started with graceful restart recovery
+    assert all(bird_blocks(h).get(s2_block) == 'unicast' for h in (s1, s3))
+
+
+def subprocess_ping(netns, address, count=200, deadline=60):
+    """COUNT pings (5 a second) in the background inside a lab namespace, bounded by DEADLINE s."""
     import subprocess
-    return subprocess.Popen(['ip', 'netns', 'exec', netns, 'ping', '-n', '-q', '-i', '0.2', '-c', '200', '-w', '60',
-                             address], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(['ip', 'netns', 'exec', netns, 'ping', '-n', '-q', '-i', '0.2', '-c', str(count),
+                             '-w', str(deadline), address], stdout=subprocess.PIPE, text=True)
 
 
 def test_two_subnets_vxlan_cross_subnet_per_pair_then_teardown(labs, tmp_path):

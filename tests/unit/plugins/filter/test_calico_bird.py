@@ -156,8 +156,34 @@ def render(lab, host, reflectors=(), daemon='process', timers=(5, 30, 10)):
 def test_timers_given_as_strings_render_as_numbers():
     """-e calico_bird_connect_retry=7 arrives as a string: '7' * 6 must not become 777777."""
     text = render(plan(2), 'n1', timers=('7', '60', '20'))
-    assert 'connect retry time 7;' in text and 'error wait time 7, 42;' in text
+    assert 'connect retry time 7;' in text and 'error wait time 5, 60;' in text
     assert 'hold time 60;' in text and 'keepalive time 20;' in text
+
+
+def test_mesh_is_one_way_as_calico_decides():
+    """confd's template: passive toward a peer whose address is greater (as strings); RR sessions never."""
+    lab = plan(3)
+    passive = dict((h, [(s['peer'], s['passive']) for s in calico_bird.bird_config(lab, h)['sessions']]) for h in lab)
+    assert passive == {'n1': [('n2', True), ('n3', True)], 'n2': [('n1', False), ('n3', True)],
+                       'n3': [('n1', False), ('n2', False)]}
+    text = render(lab, 'n2')
+    assert text.count('passive on;') == 1 and 'persist;' in text and 'graceful restart time 120;' in text
+    assert not any(s['passive'] for s in calico_bird.bird_config(plan(4), 'n1', ['n1', 'n2'])['sessions'])
+
+
+def test_mesh_passivity_compares_addresses_as_strings():
+    lab = plan(2)
+    lab['n1']['node_ip'], lab['n2']['node_ip'] = '10.0.0.9', '10.0.0.10'
+    lab['n1']['peers'][0]['node_ip'], lab['n2']['peers'][0]['node_ip'] = '10.0.0.10', '10.0.0.9'
+    # '10.0.0.9' > '10.0.0.10' as text: n2 waits for n1, as Calico's Go template has it.
+    assert calico_bird.bird_config(lab, 'n2')['sessions'][0]['passive'] is True
+    assert calico_bird.bird_config(lab, 'n1')['sessions'][0]['passive'] is False
+
+
+def test_lab_prefixes_read_from_the_rendered_config():
+    lab = plan(3)
+    assert bird.lab_prefixes(render(lab, 'n1')) == sorted([lab['n1']['block'], lab['n2']['block'], lab['n3']['block']])
+    assert bird.lab_prefixes('') == [] and bird.lab_prefixes(None) == []
 
 
 @pytest.mark.skipif(not shutil.which('bird'), reason='needs bird (apt-get install bird2)')
