@@ -74,6 +74,7 @@ import shutil
 import subprocess
 
 import ansible.constants as C
+from ansible import context
 from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 from ansible.plugins.connection import ConnectionBase
@@ -89,6 +90,16 @@ def netns_path(name):
     if not name or '/' in name or name in ('.', '..') or '\0' in name:
         raise AnsibleConnectionFailure('netns: %r is not a network namespace name' % (name,))
     return os.path.join(NETNS_DIR, name)
+
+
+def not_running(name, path):
+    """The failure for a lab host whose namespace is missing, with the command that makes it."""
+    sources = [source for source in (context.CLIARGS.get('inventory') or ()) if source]
+    inventory = ''.join(' -i %s' % shlex.quote(source) for source in sources)
+    return AnsibleConnectionFailure(
+        'lab host %s is not running: network namespace %s does not exist. Make the lab first: '
+        'ansible-playbook playbooks/bgp.yml%s (or ipip.yml, vxlan.yml; a --check run makes nothing), '
+        'or molecule create in a Molecule scenario' % (name, path, inventory))
 
 
 def find_nsenter():
@@ -137,9 +148,7 @@ class Connection(ConnectionBase):
             name = self._netns_name()
             path = netns_path(name)
             if not os.path.exists(path):
-                raise AnsibleConnectionFailure(
-                    'lab host %s is not running: network namespace %s does not exist '
-                    '(run the create playbook, e.g. playbooks/bgp.yml or molecule create)' % (name, path))
+                raise not_running(name, path)
             nsenter = find_nsenter()
             if not nsenter:
                 raise AnsibleConnectionFailure('netns: nsenter (util-linux) is not installed on the controller')
@@ -157,8 +166,7 @@ class Connection(ConnectionBase):
         # exec_command may be called again after the namespace disappeared (e.g. a teardown task).
         path = netns_path(self._netns)
         if not os.path.exists(path):
-            raise AnsibleConnectionFailure('lab host %s is not running: network namespace %s does not exist '
-                                           '(run the create playbook)' % (self._netns, path))
+            raise not_running(self._netns, path)
         executable = C.DEFAULT_EXECUTABLE.split()[0] if C.DEFAULT_EXECUTABLE else '/bin/sh'
         argv = nsenter_argv(self._nsenter, path, executable, to_text(cmd))
         display.vvv(u'EXEC %s' % ' '.join(shlex.quote(word) for word in argv), host=self._netns)

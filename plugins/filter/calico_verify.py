@@ -9,13 +9,15 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES
+from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES, peer_routes
 from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 # Up to this many ordered pod pairs verify probes every one; above it, a sample (verify_pairs).
 DEFAULT_MAX_PAIRS = 5000
 # The per-pod matrix is printed up to this many pods; above it only the summary per host pair.
 MATRIX_PODS = 16
+# Pod and host names up to this long head the matrix's columns; with a longer one, columns are numbered.
+NAME_COLUMN = 14
 
 
 def _pods(plan):
@@ -67,6 +69,25 @@ def _tunnel_packets(link_stats):
     return counters
 
 
+def _expected_route(plan, host, target, mode):
+    """How HOST should route the pod TARGET: 'dev cali...' on the same host, else its peer route."""
+    for w in plan[host]['workloads']:
+        if w['name'] == target:
+            return 'dev %s' % w['host_ifname']
+    for peer in plan[host]['peers']:
+        if any(w['name'] == target for w in plan.get(peer['name'], {}).get('workloads', [])):
+            route = [r for r in peer_routes(plan[host], mode) if r.get('dest') == peer['block']][0]
+            return 'via %s dev %s%s' % (route['via'], route['dev'], ' onlink' if route.get('onlink') else '')
+    return None
+
+
+def _route_found(r):
+    """The route pod_ping recorded: how the source's host routed the target (ip route get)."""
+    if not r.get('host_dev'):
+        return 'no route'
+    return '%sdev %s' % ('via %s ' % r['host_gateway'] if r.get('host_gateway') else '', r['host_dev'])
+
+
 def _pair_problem(r, same_host):
     """Why one pod_ping result fails, or None."""
     want_ttl = 63 if same_host else 62
@@ -79,6 +100,14 @@ def _pair_problem(r, same_host):
         path = 'same host: one hop' if same_host else 'across hosts: host, peer host, pod'
         return '%s -> %s: TTL %s, expected %d (%s)' % (r['source'], r['target'], r['ttl'], want_ttl, path)
     return None
+
+
+def _route_hint(r, host, plan, mode):
+    """What follows a failed pair: the route HOST's kernel chose, the one the plan expects, the next command."""
+    expected = _expected_route(plan, host, r['target'], mode) if host in plan else None
+    return ('; %s routes %s %s%s; next, on %s: ip route get %s, ip -n %s route get %s (docs/troubleshooting.md)'
+            % (host, r['ip'], _route_found(r), ', expected %s' % expected if expected else '', host,
+               r['ip'], r['source'], r['ip']))
 
 
 def _failures_by_pod(failed, pod_host, involved):
@@ -98,6 +127,29 @@ def _failures_by_pod(failed, pod_host, involved):
                      % (pod, pod_host.get(pod), len(mine), sum(involved[pod]), as_source, involved[pod][0],
                         len(mine) - as_source, involved[pod][1], mine[0][2]))
         left = [f for f in left if pod not in f[:2]]
+    return lines
+
+
+def _matrix(plan, cells):
+    """The per-pod matrix, pods grouped by host: rows 'host pod', columns headed by host and pod - or,
+    when a name is longer than NAME_COLUMN, by the row's number - each column as wide as its widest entry."""
+    pods = _pods(plan)
+    numbered = any(len(w['name']) > NAME_COLUMN or len(host) > NAME_COLUMN for host, w in pods)
+    rows = ['%s%s %s' % ('%d ' % (i + 1) if numbered else '', host, w['name']) for i, (host, w) in enumerate(pods)]
+    table = [[cells.get((s['name'], t['name']), '-') for _h, t in pods] for _host, s in pods]
+    # A host heads the first column of its pods.
+    heads = [[str(i + 1)] if numbered else [host if i == 0 or pods[i - 1][0] != host else '', w['name']]
+             for i, (host, w) in enumerate(pods)]
+    widths = [max(len(text) for text in heads[c] + [row[c] for row in table]) for c in range(len(pods))]
+    label = max(len(text) for text in rows + ['from \\ to'])
+    lines = []
+    for level in range(len(heads[0])):
+        first = 'from \\ to' if level == 0 else ''
+        lines.append((first.ljust(label) + '  ' + '  '.join(h[level].ljust(w) for h, w in zip(heads, widths))).rstrip())
+    for row, cells_of_row in zip(rows, table):
+        lines.append((row.ljust(label) + '  ' + '  '.join(c.ljust(w) for c, w in zip(cells_of_row, widths))).rstrip())
+    lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into a tunnel'
+                 + ('; columns numbered as the rows' if numbered else ''))
     return lines
 
 
@@ -135,7 +187,7 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
             for index, pod in ((0, r['source']), (1, r['target'])):
                 involved.setdefault(pod, [0, 0])[index] += 1
             if problem:
-                failed.append((r['source'], r['target'], problem))
+                failed.append((r['source'], r['target'], problem, r, host))
             if dev:
                 used.add(dev)
                 expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
@@ -152,13 +204,11 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
                      % (host, peer, ok, count, ','.join(str(t) for t in sorted(ttls)) or 'none',
                         ','.join(sorted(devs)), ' and '.join(encapsulation)))
     if len(pods) <= MATRIX_PODS:
-        width = max([len(p) for p in pods] + [9])
-        lines.append('from \\ to'.ljust(width) + ' ' + ' '.join(p.ljust(14) for p in pods))
-        for source in pods:
-            lines.append(source.ljust(width) + ' ' + ' '.join(cells.get((source, t), '-').ljust(14) for t in pods))
-        lines.append('cells: replies/requests, reply TTL (63 same host, 62 across hosts), T = routed into a tunnel')
-    failures.extend(_failures_by_pod(failed, pod_host, involved))
+        lines.extend(_matrix(plan, cells))
     mode = 'ipip' if 'tunl0' in used else 'vxlan' if 'vxlan.calico' in used else 'bgp'
+    failed = [(source, target, problem + _route_hint(r, host, plan, expect_mode or mode))
+              for source, target, problem, r, host in failed]
+    failures.extend(_failures_by_pod(failed, pod_host, involved))
     if expect_mode and expect_mode != mode and len(plan) > 1:
         failures.append('the routes say %s mode, expected %s' % (mode, expect_mode))
     for host in sorted(plan):

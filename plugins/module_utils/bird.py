@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the lab knows about BIRD 2: the names of its BGP sessions and how to read ``show protocols``.
 
-Used by the lab filters: calico_bird_config names the sessions, calico_bird_established is what the
-bird role waits on, calico_bird_report judges them in verify - so that all agree on names and states.
+Used by the lab filters (calico_bird_config names the sessions, calico_bird_report judges them in
+verify) and by the calico_bird module, which waits on them - so that all agree on names and states.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import time
 
 # The lab's BGP sessions are named like Calico's: Mesh_<peer ip> in a full mesh, Node_<peer ip>
 # toward (or from) a route reflector. BIRD symbols allow letters, digits and '_'.
@@ -61,3 +62,49 @@ def lab_prefixes(config_text):
     for listed in _PEER_BLOCKS.findall(config_text or ''):
         found.extend(item.strip() for item in listed.split(',') if item.strip())
     return sorted(set(found))
+
+
+def missing_sessions(rows, sessions):
+    """The sessions of SESSIONS ({'name', 'peer'}) that ROWS do not show Established, each with the
+    state BIRD gives it ('start, Active Socket: Connection refused', or 'not configured')."""
+    by_name = dict((row['name'], row) for row in rows)
+    up = established(rows)
+    missing = []
+    for session in sessions:
+        if session['name'] in up:
+            continue
+        row = by_name.get(session['name'])
+        info = ' '.join(row['info'].split()) if row else ''
+        state = '%s, %s' % (row['state'], info) if info else row['state'] if row else 'not configured'
+        missing.append('%s to %s (%s)' % (session['name'], session.get('peer') or '?', state))
+    return missing
+
+
+def wait_message(timeout, sessions_missing, routes_missing, socket, log):
+    """The one message a BGP wait ends in when the topology is not up after TIMEOUT seconds."""
+    parts = []
+    if sessions_missing:
+        parts.append('BGP sessions not Established after %d s: %s' % (timeout, '; '.join(sessions_missing)))
+    if routes_missing:
+        parts.append('peer blocks not in the kernel as proto bird after %d s: %s' % (timeout, ', '.join(routes_missing)))
+    parts.append("BIRD's log: %s" % log)
+    parts.append('next: birdc -s %s show protocols all%s; ip route show proto bird'
+                 % (socket, ' ' + sessions_missing[0].split(' ', 1)[0] if sessions_missing else ''))
+    return '. '.join(parts)
+
+
+def wait_for_bgp(read, sessions, routes, timeout, interval=1.0, clock=None, sleep=None):
+    """Poll READ() -> (show protocols text or None, [dst of proto bird routes]) until every session of
+    SESSIONS is Established and every prefix of ROUTES is there, or TIMEOUT seconds passed.
+    Returns (sessions missing, routes missing), both empty on success; one read after the deadline."""
+    clock, sleep = clock or time.time, sleep or time.sleep
+    deadline = clock() + timeout
+    while True:
+        text, dsts = read()
+        sessions_missing = missing_sessions(parse_show_protocols(text or ''), sessions) if sessions else []
+        if text is None and sessions:
+            sessions_missing = ['%s to %s (BIRD does not answer)' % (s['name'], s.get('peer') or '?') for s in sessions]
+        routes_missing = [route for route in routes if route not in dsts]
+        if (not sessions_missing and not routes_missing) or clock() >= deadline:
+            return sessions_missing, routes_missing
+        sleep(interval)

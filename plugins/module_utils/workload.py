@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: labnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What Felix and the CNI plugin program for a workload beyond its veth pair (used by calico_veth).
+"""What Felix and the CNI plugin program for a workload beyond its veth pair (used by calico_veth),
+and why calico_veth refuses a pod interface it did not pair.
 
 * Felix's permanent neighbour ``<pod ip> lladdr <pod MAC>`` on the host end
   (felix/routetable/route_table.go addStaticARPEntry, WithStaticARPEntries(true) in int_dataplane.go);
@@ -83,3 +84,19 @@ def pod_sysctls(module, iproute, namespaces, wanted):
     if writes and not module.check_mode:
         sysctl_access_many(module, writes)
     return before, after
+
+
+def foreign_pod_link(spec, host_link, pod_link):
+    """Why the lab will not replace a pod's interface it did not pair, and what to do."""
+    found = '%s%s' % (pod_link.get('kind') or 'a link of no kind',
+                      ' whose peer is ifindex %s' % pod_link['peer_index'] if pod_link.get('peer_index') else '')
+    if host_link is None:
+        host_end = 'does not exist'
+    else:
+        host_end = 'is paired with ifindex %s' % host_link.get('peer_index') if host_link.get('kind') == 'veth' else 'is no veth'
+    return ('%s: namespace %s already has a %s (%s), but it is not the peer of %s, whose host end %s; refusing to '
+            'replace it. Cause: the namespace belongs to something else (another lab or tool with a pod of this '
+            'name), or the host end of its veth was deleted by hand. Fix: if nothing else uses it, delete the '
+            'namespace on this host (ip netns del %s) and run the playbook again; otherwise rename the pod in '
+            'calico_workloads' % (spec['workload'], spec['netns'], spec['pod_ifname'], found, spec['host_ifname'],
+                                  host_end, spec['netns']))

@@ -76,11 +76,44 @@ options:
         disables it instead of starting it again with the package's configuration.
     type: bool
     default: false
-  state:
-    description: V(present) writes the configuration and runs BIRD; V(absent) stops it and removes
-      what the module wrote.
+  wait_sessions:
+    description:
+      - With O(state=established), the BGP sessions to wait for (polled with C(birdc show protocols)
+        once a second, at most O(wait_timeout) seconds).
+      - Each is a dict with C(name), the session's protocol name in BIRD (C(Mesh_172_16_91_202)), and
+        optionally C(peer), the host it goes to (for the message); other keys are ignored, so the
+        sessions of the C(labnet.calico.calico_bird_config) filter fit as they are.
+    type: list
+    elements: dict
+    default: []
+  wait_routes:
+    description:
+      - With O(state=established), the prefixes to wait for in the kernel as C(proto bird) routes
+        (polled with the sessions).
+    type: list
+    elements: str
+    default: []
+  wait_timeout:
+    description:
+      - Seconds to wait for O(wait_sessions) and O(wait_routes). When they are not all there by then,
+        the module fails with one message naming the missing sessions (with BIRD's state for each),
+        the missing prefixes, O(log) and the C(birdc) command to look further.
+    type: int
+    default: 90
+  log:
+    description:
+      - Where this BIRD logs, named in the message of a failed wait. Default C(journalctl -u) and
+        O(service_name) (O(daemon=service)).
     type: str
-    choices: [present, absent]
+  state:
+    description:
+      - V(present) writes the configuration and runs BIRD; V(absent) stops it and removes what the
+        module wrote.
+      - V(established) changes nothing and waits for O(wait_sessions) and O(wait_routes) (skipped in
+        check mode, where BIRD may not run yet). A separate task from V(present), so that every host
+        has started its BIRD before any waits for its peers.
+    type: str
+    choices: [present, absent, established]
     default: present
 extends_documentation_fragment:
   - labnet.calico.attributes
@@ -107,6 +140,17 @@ EXAMPLES = r'''
     socket: /run/labnet-calico-bird-host-a/bird.ctl
     pid_file: /run/labnet-calico-bird-host-a/bird.pid
 
+- name: Wait until its session to host-b is up and host-b's block is in the kernel (one message if not)
+  labnet.calico.calico_bird:
+    daemon: process
+    config_path: /run/labnet-calico-bird-host-a/bird.conf
+    socket: /run/labnet-calico-bird-host-a/bird.ctl
+    pid_file: /run/labnet-calico-bird-host-a/bird.pid
+    state: established
+    wait_sessions: [{name: Mesh_172_16_91_202, peer: host-b}]
+    wait_routes: [10.10.1.0/24]
+    log: /run/labnet-calico-bird-host-a/bird.log
+
 - name: Stop it; its routes go with it
   labnet.calico.calico_bird:
     daemon: process
@@ -127,6 +171,10 @@ actions:
   type: list
   elements: str
   sample: [started]
+waited:
+  description: Seconds the module waited for O(wait_sessions) and O(wait_routes).
+  returned: success
+  type: float
 '''
 
 import json
@@ -138,7 +186,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.labnet.calico.plugins.module_utils.bird import lab_prefixes
+from ansible_collections.labnet.calico.plugins.module_utils.bird import lab_prefixes, wait_for_bgp, wait_message
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, parse_json_output, run_argv, run_guarded,
 )
@@ -168,9 +216,38 @@ class Bird:
 
     def binary(self, name):
         path = self.module.get_bin_path(name)
-        if not path:
-            raise LabError('%s is not installed (Debian/Ubuntu: apt-get install bird2)' % name)
-        return path
+        if path:
+            return path
+        if name == 'systemctl':
+            raise LabError('systemctl is not on PATH: daemon=service runs the system service bird.service, and this '
+                           'host has no systemd (a container?). Boot it with systemd, or use daemon=process '
+                           '(the netns provider does: calico_lab_provider: netns)')
+        raise LabError('%s is not on PATH: BIRD 2 is not installed on this host. Install it: apt-get install bird2 '
+                       '(Debian/Ubuntu), or dnf install bird (Fedora)' % name)
+
+    def bgp_state(self):
+        """(``birdc show protocols`` text or None when BIRD does not answer, [dst of proto bird routes])."""
+        rc, out, _err = self.run([self.binary('birdc'), '-s', self.socket, 'show', 'protocols'], check_rc=False)
+        _rc, routes, _err = self.run([self.module.get_bin_path('ip', required=True), '-j', 'route', 'show',
+                                      'proto', 'bird'], check_rc=False)
+        try:
+            dsts = [route.get('dst') for route in json.loads(routes or '[]')]
+        except ValueError:
+            dsts = []
+        return (out if rc == 0 else None), dsts
+
+    def wait(self):
+        """Until the wanted sessions are Established and the wanted routes in the kernel; one message if not."""
+        params = self.module.params
+        if self.module.check_mode:
+            return 0.0
+        start = time.time()
+        sessions, routes = wait_for_bgp(self.bgp_state, params['wait_sessions'], params['wait_routes'],
+                                        params['wait_timeout'])
+        if sessions or routes:
+            log = params['log'] or 'journalctl -u %s' % params['service_name']
+            raise LabError(wait_message(params['wait_timeout'], sessions, routes, self.socket, log))
+        return round(time.time() - start, 1)
 
     # The configuration file.
 
@@ -321,6 +398,11 @@ def check_params(params):
             raise LabError('%s: %s is not an absolute path' % (name, params[name]))
     if params['state'] == 'present' and params['config'] is None:
         raise LabError('config: required with state=present')
+    for index, session in enumerate(params['wait_sessions']):
+        if not isinstance(session.get('name'), str) or not session['name']:
+            raise LabError('wait_sessions[%d].name: a session name is required, got %r' % (index, session.get('name')))
+    if not 0 <= params['wait_timeout'] <= 3600:
+        raise LabError('wait_timeout: %d is outside 0-3600' % params['wait_timeout'])
 
 
 def take_over_service(module, bird):
@@ -435,13 +517,15 @@ def ensure_absent(module, bird):
 def run_module(module):
     check_params(module.params)
     bird = Bird(module)
+    if module.params['state'] == 'established':
+        module.exit_json(changed=False, config_changed=False, actions=[], waited=bird.wait())
     if module.params['state'] == 'present':
         config_changed, before, after = ensure_present(module, bird)
         changed = config_changed or bool(bird.actions)
     else:
         changed, before, after = ensure_absent(module, bird)
         config_changed = before != after
-    result = dict(changed=changed, config_changed=config_changed, actions=bird.actions)
+    result = dict(changed=changed, config_changed=config_changed, actions=bird.actions, waited=0.0)
     if module._diff:
         result['diff'] = {'before': before or '', 'after': after or '',
                           'before_header': bird.config_path, 'after_header': bird.config_path}
@@ -459,7 +543,11 @@ def main():
             service_name=dict(type='str', default='bird'),
             state_dir=dict(type='path', default='/var/lib/labnet-calico'),
             installed_now=dict(type='bool', default=False),
-            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            wait_sessions=dict(type='list', elements='dict', default=[]),
+            wait_routes=dict(type='list', elements='str', default=[]),
+            wait_timeout=dict(type='int', default=90),
+            log=dict(type='str'),
+            state=dict(type='str', choices=['present', 'absent', 'established'], default='present'),
         ),
         supports_check_mode=True,
     )

@@ -246,7 +246,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     parse_ipv4_interface, workload_host_ifname,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.workload import (
-    pod_ip_forward_value, pod_sysctls, static_arp_changes,
+    foreign_pod_link, pod_ip_forward_value, pod_sysctls, static_arp_changes,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
@@ -363,9 +363,7 @@ class VethPlanner:
         created = host_link is None or not is_peer(host_link, pod_link)
         if created:
             if pod_link is not None and (host_link is None or not is_peer(host_link, pod_link)):
-                raise LabError('%s: namespace %s already has a %s that is not the peer of %s; '
-                               'refusing to replace it' % (spec['workload'], spec['netns'],
-                                                           spec['pod_ifname'], spec['host_ifname']))
+                raise LabError(foreign_pod_link(spec, host_link, pod_link))
             if host_link is not None:  # ours, but its peer is gone or elsewhere: make it again
                 host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
             # The MAC goes in with the link: a MAC set afterwards races systemd-udev, whose

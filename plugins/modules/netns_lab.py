@@ -614,6 +614,15 @@ def find_processes(iproute, names):
     return found
 
 
+def processes_left_message(processes):
+    """What still runs in namespaces to remove, with kill_processes off, and the two ways on."""
+    return ('processes still run inside namespaces to remove: %s; kill_processes is false (the netns_hosts '
+            'role sets it from netns_hosts_kill_processes), so nothing was removed. Stop them (kill %s), or let '
+            'the lab end them: run again with -e netns_hosts_kill_processes=true'
+            % (', '.join('%s in %s (pid %d)' % (p['command'], p['netns'], p['pid']) for p in processes),
+               ' '.join(str(p['pid']) for p in processes)))
+
+
 def terminate(iproute, names, processes, timeout):
     """SIGTERM; wait up to ``timeout`` seconds for the namespaces to empty; SIGKILL what is left."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
@@ -710,8 +719,7 @@ def run_module(module):
 
     processes = find_processes(iproute, remove)
     if processes and not params['kill_processes']:
-        raise LabError('processes still run inside namespaces to remove (%s); stop them or set kill_processes=true'
-                       % ', '.join('%s in %s (pid %d)' % (p['command'], p['netns'], p['pid']) for p in processes))
+        raise LabError(processes_left_message(processes))
     if processes and not module.check_mode:
         left = terminate(iproute, remove, processes, params['kill_timeout'])
         if left:

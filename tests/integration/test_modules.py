@@ -239,6 +239,16 @@ def test_bird_process_start_rerun_reconfigure_absent(lab):
         assert grown['changed'] and grown['actions'] == ['reconfigured']
         assert open(paths['pid_file']).read().strip() == pid      # re-read, not restarted
         assert wait_for(lambda: bird_routes(lab) == ['10.77.0.0/26', '10.77.1.0/26'])
+        # The bounded, quiet wait: done at once when all is there, else one message naming what is not.
+        ready = module(lab, 'calico_bird', dict(paths, state='established', wait_routes=['10.77.1.0/26']))
+        assert not ready['changed'] and ready['waited'] < 5
+        late = module(lab, 'calico_bird', dict(paths, state='established', wait_timeout=2, log=run_dir + '/bird.log',
+                                               wait_sessions=[{'name': 'Mesh_172_31_250_9', 'peer': 'host-z'}],
+                                               wait_routes=['10.77.9.0/26']), expect_failure=True)
+        assert late['msg'] == (
+            'BGP sessions not Established after 2 s: Mesh_172_31_250_9 to host-z (not configured). peer blocks '
+            "not in the kernel as proto bird after 2 s: 10.77.9.0/26. BIRD's log: %s/bird.log. next: birdc -s "
+            '%s show protocols all Mesh_172_31_250_9; ip route show proto bird' % (run_dir, paths['socket']))
 
         assert module(lab, 'calico_bird', dict(paths, state='absent'), check=True)['changed']
         assert os.path.exists('/proc/' + pid)

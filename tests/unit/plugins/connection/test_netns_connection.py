@@ -57,9 +57,17 @@ def test_the_plugin_pipelines():
     assert netns.Connection.transport == 'labnet.calico.netns'
 
 
-def test_a_missing_namespace_says_to_create_the_lab(run_dir):
-    with pytest.raises(AnsibleConnectionFailure, match='lab host host-a is not running: network namespace '
-                       '%s/host-a does not exist' % run_dir):
+def test_a_missing_namespace_says_to_create_the_lab(run_dir, monkeypatch):
+    monkeypatch.setattr(netns.context, 'CLIARGS', {'inventory': ('inventories/two subnets',)})
+    with pytest.raises(AnsibleConnectionFailure) as error:
+        connection()._connect()
+    # What is missing, and the real command that makes it (there is no "create playbook").
+    assert str(error.value) == (
+        "lab host host-a is not running: network namespace %s/host-a does not exist. Make the lab first: "
+        "ansible-playbook playbooks/bgp.yml -i 'inventories/two subnets' (or ipip.yml, vxlan.yml; a --check "
+        "run makes nothing), or molecule create in a Molecule scenario" % run_dir)
+    monkeypatch.setattr(netns.context, 'CLIARGS', {})
+    with pytest.raises(AnsibleConnectionFailure, match=r'Make the lab first: ansible-playbook playbooks/bgp\.yml \(or'):
         connection()._connect()
 
 

@@ -83,3 +83,60 @@ def test_one_broken_pod_of_256_is_named_once():
     assert any(line.startswith('s1 -> s3: ') and 'TTL 62' in line for line in summaries)
     healthy = dict((h, [r for r in pings[h] if r['received']]) for h in pings)
     assert calico_verify.verify_report(healthy, lab)['failures'] == []
+
+
+def seeds_pings(lab, broken=(), dev_of=None):
+    """Every pair of LAB answered (3/3, TTL by topology) but the pairs in BROKEN; host_dev as the routes say."""
+    pods = [(h, w) for h in sorted(lab) for w in lab[h]['workloads']]
+    pings = {}
+    for host, source in pods:
+        for peer, target in pods:
+            if source is target:
+                continue
+            ok = (source['name'], target['name']) not in broken
+            dev = target['host_ifname'] if host == peer else (dev_of or {}).get(host, 'eth0')
+            pings.setdefault(host, []).append({
+                'source': source['name'], 'target': target['name'], 'ip': target['ip'], 'sent': 3,
+                'received': 3 if ok else 0, 'ttl': (63 if host == peer else 62) if ok else None, 'ok': ok,
+                'host_dev': dev, 'host_gateway': None})
+    return pings
+
+
+def test_a_failed_ping_keeps_the_route_the_kernel_chose():
+    lab = plan(SEEDS, mode='bgp')
+    report = calico_verify.verify_report(seeds_pings(lab, broken=[('netns01', 'netns03')]), lab, expect_mode='bgp')
+    assert report['failures'] == [
+        'pod netns01 (host-a): 1 of its 6 probed pairs failed (1 as source of 3, 0 as target of 3), e.g. '
+        'netns01 -> netns03 (10.10.1.2): no reply; host-a routes 10.10.1.2 dev eth0, expected via 172.16.91.202 '
+        'dev eth0; next, on host-a: ip route get 10.10.1.2, ip -n netns01 route get 10.10.1.2 '
+        '(docs/troubleshooting.md)']
+    ipip = plan(SEEDS, mode='ipip')
+    lost = calico_verify.verify_report(seeds_pings(ipip, broken=[('netns03', 'netns01')], dev_of={'host-b': 'tunl0'}),
+                                       ipip, expect_mode='ipip')
+    assert 'host-b routes 10.10.0.2 dev tunl0, expected via 172.16.91.201 dev tunl0 onlink;' in lost['failures'][0]
+    gone = seeds_pings(lab, broken=[('netns01', 'netns02')])
+    gone['host-a'][0].update(host_dev=None)   # no route at all: what ip route get found, nothing
+    same = calico_verify.verify_report(gone, lab, expect_mode='bgp')['failures'][0]
+    assert 'host-a routes 10.10.0.3 no route, expected dev %s;' % lab['host-a']['workloads'][1]['host_ifname'] in same
+
+
+def test_the_matrix_labels_hosts_and_fits_its_names():
+    lab = plan(SEEDS, mode='bgp')
+    lines = calico_verify.verify_report(seeds_pings(lab), lab)['lines']
+    start = lines.index([line for line in lines if line.startswith('from \\ to')][0])
+    assert lines[start:start + 3] == [
+        'from \\ to       host-a                host-b',
+        '                netns01    netns02    netns03    netns04',
+        'host-a netns01  -          3/3 ttl63  3/3 ttl62  3/3 ttl62']
+    assert lines[start + 5] == 'host-b netns04  3/3 ttl62  3/3 ttl62  3/3 ttl63  -'
+    # Long pod names: columns numbered as the rows, every row as wide as the others.
+    long_names = dict((h, dict(SEEDS[h], calico_workloads=[{'name': 'checkout-service-%s-%d' % (h, i)} for i in (1, 2)]))
+                      for h in SEEDS)
+    big = plan(long_names, mode='bgp')
+    lines = calico_verify.verify_report(seeds_pings(big), big)['lines']
+    start = lines.index([line for line in lines if line.startswith('from \\ to')][0])
+    matrix = lines[start:start + 5]
+    assert matrix[0] == 'from \\ to                           1          2          3          4'
+    assert matrix[1] == '1 host-a checkout-service-host-a-1  -          3/3 ttl63  3/3 ttl62  3/3 ttl62'
+    assert matrix[4].startswith('4 host-b checkout-service-host-b-2  3/3 ttl62')
+    assert lines[start + 5].endswith('; columns numbered as the rows')
