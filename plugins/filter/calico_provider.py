@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import shutil
 
 # The kernel driver each mode's tunnel device needs; BGP mode needs none.
 MODE_DRIVERS = {'ipip': 'ipip', 'vxlan': 'vxlan'}
@@ -83,7 +84,19 @@ def calico_provider_hosts(hostvars, hosts, wanted, mode='any', vm_run_dir=None):
             if calico_provider(hostvars[host].get('calico_lab_provider'), mode, host, vm_run_dir) == wanted]
 
 
+# Where distributions put the commands a root user runs, for a PATH that lacks the sbin directories.
+SBIN_DIRS = ('/usr/local/sbin', '/usr/sbin', '/sbin')
+
+
+def calico_missing_commands(commands, path=None):
+    """The COMMANDS not found on this machine (the controller): on PATH, or in the sbin directories.
+    A filter, not a task, because the netns provider's hosts are namespaces of the controller itself."""
+    search = os.pathsep.join([path if path is not None else os.environ.get('PATH', '')] + list(SBIN_DIRS))
+    return [command for command in commands or [] if not shutil.which(command, path=search)]
+
+
 class FilterModule(object):
     def filters(self):
         return {'calico_provider': calico_provider, 'calico_provider_reason': calico_provider_reason,
-                'calico_provider_hosts': calico_provider_hosts, 'calico_host_running': calico_host_running}
+                'calico_provider_hosts': calico_provider_hosts, 'calico_host_running': calico_host_running,
+                'calico_missing_commands': calico_missing_commands}

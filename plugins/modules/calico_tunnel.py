@@ -20,6 +20,8 @@ description:
     source and learning off (Calico programs neighbour and FDB entries itself), MTU the underlay's
     minus 50. A VNI, port, parent or source address that drifted makes the module recreate the device.
   - Fails before changing anything when the kernel has no driver for the mode, and says so.
+  - One call can also remove the lab's device of the other mode (O(exclusive)), or both devices
+    (O(mode=all) with O(state=absent)): a switch between modes, or a teardown, is one module run.
   - The device is tagged with the interface alias C(labnet.calico:tunnel); a device without the tag
     is never changed by O(state=absent). C(tunl0) cannot be deleted (the kernel owns it), so
     O(state=absent) removes its addresses, sets it down and drops the tag.
@@ -29,10 +31,18 @@ author:
   - labnet.calico contributors (@labnet-calico)
 options:
   mode:
-    description: Tunnel type.
+    description:
+      - Tunnel type. V(all) (only with O(state=absent)) means both devices, C(tunl0) and
+        C(vxlan.calico), each under its default name.
     type: str
-    choices: [ipip, vxlan]
+    choices: [ipip, vxlan, all]
     default: ipip
+  exclusive:
+    description:
+      - With O(state=present), also remove the lab's device of the other mode (as O(state=absent)
+        would, under its default name) in the same run, so that a lab switching modes keeps one tunnel.
+    type: bool
+    default: false
   name:
     description:
       - Device name. V(tunl0) for IPIP (the kernel's fallback device, the only one Calico uses),
@@ -88,21 +98,33 @@ EXAMPLES = r'''
     address: 10.10.0.0
     mtu_from: eth0
 
-- name: VXLAN device of the node 172.16.91.201
+- name: VXLAN device of the node 172.16.91.201, and no tunl0 of an earlier IPIP run
   labnet.calico.calico_tunnel:
     mode: vxlan
+    exclusive: true
     parent: eth0
     local: 172.16.91.201
     address: 10.10.0.1
     mtu: 1450
+
+- name: BGP mode - no tunnel device of the lab left, whichever mode ran before
+  labnet.calico.calico_tunnel:
+    mode: all
+    state: absent
 '''
 
 RETURN = r'''
 tunnel:
   description: The device after the run (what it would be in check mode).
-  returned: always
+  returned: unless O(mode=all)
   type: dict
-  sample: {name: tunl0, mode: ipip, address: 10.10.0.1/32, mtu: 1480, up: true}
+  sample: {name: tunl0, mode: ipip, state: present, address: 10.10.0.1/32, mtu: 1480, up: true}
+tunnels:
+  description: Every device the call handled (the other mode's too, with O(exclusive) or O(mode=all)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: vxlan.calico, mode: vxlan, state: absent, address: null, mtu: null, up: false}]
 commands:
   description: The commands run, or that would run in check mode.
   returned: always
@@ -127,6 +149,28 @@ NO_DRIVER_HINT = {
             'hosts whose kernel has ipip (for example the VMs of the qemu provider).',
     'vxlan': 'VXLAN mode cannot run on this host. Use BGP or IPIP mode, or hosts whose kernel has vxlan.',
 }
+
+
+def wanted_tunnels(params):
+    """The devices of one call, the ones to remove first: [spec, ...]."""
+    mode, state = params['mode'], params['state']
+    if mode == 'all':
+        if state != 'absent':
+            raise LabError('mode: all is only for state absent (which device should be made?)')
+        for option in ('name', 'address', 'mtu', 'mtu_from', 'parent', 'local', 'mac'):
+            if params[option] is not None:
+                raise LabError('%s: not with mode all (each device keeps its default name)' % option)
+        return [absent_tunnel('ipip'), absent_tunnel('vxlan')]
+    spec = wanted_tunnel(params)
+    if params['exclusive'] and state == 'present':
+        return [absent_tunnel('vxlan' if mode == 'ipip' else 'ipip'), spec]
+    return [spec]
+
+
+def absent_tunnel(mode):
+    """The spec that removes the lab's device of MODE, under its default name."""
+    return {'mode': mode, 'name': DEFAULT_NAMES[mode], 'mtu': None, 'address': None, 'state': 'absent',
+            'mtu_from': None}
 
 
 def wanted_tunnel(params):
@@ -261,9 +305,15 @@ def plan(module, iproute, spec):
 
 
 def run_module(module):
-    spec = wanted_tunnel(module.params)
+    specs = wanted_tunnels(module.params)
     iproute = IPRoute(module)
-    pre, changes, before, after = plan(module, iproute, spec)
+    pre, changes, before, after = [], [], [], []
+    for spec in specs:
+        spec_pre, spec_changes, was, will_be = plan(module, iproute, spec)
+        pre.extend(spec_pre)
+        changes.extend(spec_changes)
+        before.extend([was] if was else [])
+        after.extend([will_be] if will_be else [])
     commands = [' '.join(argv) for argv in pre]
     if pre and not module.check_mode:
         for argv in pre:
@@ -271,27 +321,28 @@ def run_module(module):
             rc, out, err = module.run_command([binary] + argv[1:], environ_update={'LC_ALL': 'C'})
             if rc != 0:
                 raise LabError('%s failed: %s' % (' '.join(argv), (err or out).strip()))
-        if iproute.link(spec['name']) is not None:  # the driver made tunl0 itself
-            changes = [c for c in changes if c.args[:2] != ['link', 'add']]
+        if iproute.link('tunl0') is not None:  # the driver made tunl0 itself
+            changes = [c for c in changes if c.args[:4] != ['link', 'add', 'name', 'tunl0']]
     iproute.apply(changes)
-    final = iproute.link(spec['name']) if changes and not module.check_mode else None
-    result = {
-        'changed': bool(commands or changes),
-        'commands': commands + iproute.done,
-        'tunnel': {'name': spec['name'], 'mode': spec['mode'], 'state': spec['state'],
-                   'address': spec['address'], 'mtu': final['mtu'] if final else spec['mtu'],
-                   'up': final['up'] if final else spec['state'] == 'present'},
-    }
+    tunnels = []
+    for spec in specs:
+        final = iproute.link(spec['name']) if changes and not module.check_mode else None
+        tunnels.append({'name': spec['name'], 'mode': spec['mode'], 'state': spec['state'],
+                        'address': spec['address'], 'mtu': final['mtu'] if final else spec['mtu'],
+                        'up': final['up'] if final else spec['state'] == 'present'})
+    result = {'changed': bool(commands or changes), 'commands': commands + iproute.done, 'tunnels': tunnels}
+    if module.params['mode'] != 'all':
+        result['tunnel'] = tunnels[-1]
     if module._diff:
-        result['diff'] = {'before': diff_text([before] if before else []),
-                          'after': diff_text([after] if after else [])}
+        result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
     module.exit_json(**result)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            mode=dict(type='str', choices=['ipip', 'vxlan'], default='ipip'),
+            mode=dict(type='str', choices=['ipip', 'vxlan', 'all'], default='ipip'),
+            exclusive=dict(type='bool', default=False),
             name=dict(type='str'),
             address=dict(type='str'),
             mtu=dict(type='int'),

@@ -22,7 +22,10 @@ description:
     is longer than 15 characters).
   - When the hosts are in more than one subnet, or a host gives a gateway, one router namespace
     C(<lab>-router) has a leg on every segment (C(s-<network in hex>-<prefix>)) with the segment's
-    gateway address and forwards (C(net.ipv4.ip_forward=1) inside the router only).
+    gateway address and forwards.
+  - Every host namespace and the router forward IPv4 (C(net.ipv4.ip_forward=1) inside them, checked
+    and repaired on every run, all namespaces read and written by one process), as a Calico node
+    must; the namespace the module runs in is not changed.
   - Every host gets a default route toward its segment, C(default via <gateway> dev eth0) with a
     router, C(default dev eth0 scope link) without; proxy ARP for C(169.254.1.1) only answers when
     the host has a route out of another interface.
@@ -208,7 +211,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     Change, IPRoute, LabError, check_ifname, check_netns, diff_text, is_lab_alias, lab_alias,
-    parse_ipv4_address, parse_ipv4_interface, route_argv, route_text, sysctl_access, untagged_links,
+    parse_ipv4_address, parse_ipv4_interface, route_argv, route_text, sysctl_access_many, untagged_links,
 )
 # The switch and router names are also what the inventory check keeps pods and hosts away from.
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import router_name, switch_name
@@ -689,7 +692,7 @@ def run_module(module):
     stale_router = [] if plan['router'] else [(router_name(lab), 'router')]
     names = [name for name, _role in namespaces(plan) + stale_router]
     hosts = [host['netns'] for host in plan['hosts']]
-    extra_commands, forward = [], None
+    extra_commands, forwarders = [], []
 
     if params['state'] == 'present':
         state = LabState(iproute, names, route_names=hosts)
@@ -701,12 +704,11 @@ def run_module(module):
             if check_owner(lab, stale_router[0][0], 'router', state.links_of(stale_router[0][0])):
                 remove.append(stale_router[0][0])
         changes.extend(Change(None, ['netns', 'del', name]) for name in remove)
-        if plan['router']:
-            forward = '0'
-            if state.exists(plan['router']):
-                forward = sysctl_access(module, plan['router'], [FORWARD_KEY])[FORWARD_KEY]
-            if forward != '1':
-                extra_commands.append('ip netns exec %s sysctl -w net.ipv4.ip_forward=1' % plan['router'])
+        # Hosts route between their pods and the underlay, the router between segments.
+        wanted = hosts + ([plan['router']] if plan['router'] else [])
+        existing = sysctl_access_many(module, dict((ns, ([FORWARD_KEY], None)) for ns in wanted if state.exists(ns)))
+        forwarders = [ns for ns in wanted if existing.get(ns, {}).get(FORWARD_KEY) != '1']
+        extra_commands.extend('ip netns exec %s sysctl -w net.ipv4.ip_forward=1' % ns for ns in forwarders)
         before = describe_current(plan, state, stale_router)
         after = describe_wanted(plan)
     else:
@@ -726,8 +728,8 @@ def run_module(module):
             raise LabError('processes would not end: %s' % ', '.join(str(p['pid']) for p in left))
 
     iproute.apply(changes)
-    if extra_commands and not module.check_mode:
-        sysctl_access(module, plan['router'], [], {FORWARD_KEY: '1'})
+    if forwarders and not module.check_mode:
+        sysctl_access_many(module, dict((ns, ([], {FORWARD_KEY: '1'})) for ns in forwarders))
 
     result = {
         'changed': bool(changes or extra_commands),

@@ -141,6 +141,19 @@ def test_proxy_arp_and_tunnel(lab):
     assert not link['linkinfo']['info_data']['learning']
     assert module(lab, 'calico_tunnel', {'mode': 'vxlan', 'state': 'absent'})['changed']
     assert 'vxlan.calico' not in ip('-n', host, 'link')
+    # One call for both devices: mode all removes the lab's vxlan.calico (tunl0 needs no driver to be
+    # absent), and a rerun finds nothing to do; a device of that name not made by the lab stays.
+    assert module(lab, 'calico_tunnel', vxlan)['changed']
+    removed = module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})
+    assert removed['changed'] and [t['name'] for t in removed['tunnels']] == ['tunl0', 'vxlan.calico']
+    assert 'vxlan.calico' not in ip('-n', host, 'link')
+    assert not module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})['changed']
+    ip('-n', host, 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '7', 'dstport', '4789', 'dev', 'eth0')
+    assert not module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})['changed']
+    assert 'vxlan.calico' in ip('-n', host, 'link')
+    ip('-n', host, 'link', 'del', 'vxlan.calico')
+    refused = module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'present'}, expect_failure=True)
+    assert 'mode: all is only for state absent' in refused['msg']
 
 
 def ipip_driver():

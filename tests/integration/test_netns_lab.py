@@ -54,6 +54,10 @@ def run_module(args, *options):
     return proc.returncode, result, output
 
 
+def forwarding(netns):
+    return ip('netns', 'exec', netns, 'cat', '/proc/sys/net/ipv4/ip_forward').strip()
+
+
 def ping(netns, address):
     """Two pings inside a lab namespace, bounded in time; returns the TTLs of the replies."""
     proc = subprocess.run(['ip', 'netns', 'exec', netns, 'ping', '-n', '-c', '2', '-W', '2', address],
@@ -107,6 +111,13 @@ def test_two_hosts_on_one_segment(lab):
     rc, result, output = run_module({'hosts': hosts, 'lab': name})
     assert rc == 0 and not result['changed'] and result['commands'] == [], output
     assert root_state() == before_root
+    # The hosts forward (a Calico node routes for its pods); a host that stopped is repaired, the
+    # switch is left as it is.
+    assert [forwarding(ns) for ns in (name + '-a', name + '-b', switch)] == ['1', '1', '0']
+    ip('netns', 'exec', name + '-b', 'sysctl', '-qw', 'net.ipv4.ip_forward=0')
+    rc, result, output = run_module({'hosts': hosts, 'lab': name})
+    assert rc == 0 and result['commands'] == ['ip netns exec %s-b sysctl -w net.ipv4.ip_forward=1' % name], output
+    assert forwarding(name + '-b') == '1' and root_state() == before_root
 
     rc, result, output = run_module({'hosts': hosts, 'lab': name, 'state': 'absent'})
     assert rc == 0 and result['changed'] and set(result['removed']) == {name + '-a', name + '-b', switch}, output

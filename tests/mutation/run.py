@@ -64,8 +64,8 @@ MUTATIONS = {
         'plugins/filter/calico_lab.py', "(ipip_mode == 'always' or not same_subnet)", "True",
         [PLAYBOOKS + '::test_two_subnets_vxlan_cross_subnet_per_pair_then_teardown']),
     'BGP mode leaves the VXLAN device of a VXLAN run': (
-        'roles/bgp/tasks/main.yml', "- name: No VXLAN device left from a VXLAN run\n",
-        "- name: No VXLAN device left from a VXLAN run\n  when: false\n",
+        'roles/bgp/tasks/main.yml', "- name: No tunnel device left from an IPIP or VXLAN run\n",
+        "- name: No tunnel device left from an IPIP or VXLAN run\n  when: false\n",
         [PLAYBOOKS + '::test_seeds_lab_bgp_rerun_switch_and_teardown']),
     'teardown leaves the routes to other hosts': (
         'roles/teardown/tasks/main.yml', '    - "{{ calico_peer_route_proto }}"\n', '',

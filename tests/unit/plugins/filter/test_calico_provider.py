@@ -61,3 +61,14 @@ def test_hosts_of_a_provider(tmp_path):
     assert provider.calico_provider_hosts(hostvars, ['a', 'b', 'c'], 'netns', 'bgp') == ['b']
     assert os.path.isdir('/sys')  # the real lookups below read only
     assert provider.calico_provider('auto', 'bgp', 'x') == 'netns'
+
+
+def test_missing_commands_looks_on_the_path_then_in_sbin(tmp_path):
+    tool = tmp_path / 'labnet-tool'
+    tool.write_text('#!/bin/sh\n')
+    tool.chmod(0o755)
+    found_on_path = provider.calico_missing_commands(['labnet-tool', 'labnet-no-such-tool'], path=str(tmp_path))
+    assert found_on_path == ['labnet-no-such-tool']
+    # With an empty PATH the sbin directories are still searched (ip lives in /usr/sbin or /sbin).
+    assert provider.calico_missing_commands(['ip', 'labnet-tool'], path='') == ['labnet-tool']
+    assert provider.calico_missing_commands([], path='') == []
