@@ -218,9 +218,14 @@ def lab_birds(hosts):
 
 
 def test_bird_four_hosts_stop_withdraws_rerun_restores(labs, tmp_path):
+    """Four hosts, s1 and s2 route reflectors (the topology of inventories/bird-route-reflectors, which the
+    Molecule bird scenario converges): s3 and s4 peer only with the reflectors and learn each other's block
+    from them."""
     lab = Lab()
     source = run([os.path.join(BIN, 'python'), os.path.join(ROOT, 'benchmarks', 'make-inventory.py'), '4', '1'],
                  timeout=30, check=True).stdout
+    source = source.replace('calico_block_size: 24}', 'calico_block_size: 24, calico_route_reflectors: [s1, s2]}')
+    assert 'calico_route_reflectors' in source
     inventory = labs(lab, lab.inventory(source, tmp_path / 'hosts.yml'))
     s1, s2, s3, s4 = hosts = hosts_of(lab, 's1', 's2', 's3', 's4')
     bird = ['-e', 'calico_routing=bird']
@@ -242,6 +247,8 @@ def test_bird_four_hosts_stop_withdraws_rerun_restores(labs, tmp_path):
     assert all(blocks[h].get(s4_block) == 'unicast' for h in (s1, s2, s3))
     sessions = bird_sessions(s1)
     assert len(sessions) == 3 and all(info.startswith('Established') for _since, info in sessions.values())
+    client_sessions = bird_sessions(s3)     # a client of the reflectors: no session with s4
+    assert len(client_sessions) == 2 and all(i.startswith('Established') for _s, i in client_sessions.values())
     assert_play(run_playbook('bgp.yml', inventory, *bird), hosts, changed=0)
     assert bird_sessions(s1) == sessions      # a re-run restarts no session (same "since" times)
 
