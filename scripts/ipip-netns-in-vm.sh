@@ -116,7 +116,8 @@ for archive in checkout wheels; do
 done
 
 say "installing ansible-core $ansible_version in the VM, offline (--no-index)"
-ssh_vm 900 'python3 /root/wheels/wheels/pip-*.whl/pip install -q --no-index --find-links /root/wheels/wheels --root-user-action=ignore --break-system-packages --disable-pip-version-check ansible-core' \
+# shellcheck disable=SC2016  # $1 is expanded by the shell in the VM
+ssh_vm 900 'set -- /root/wheels/wheels/pip-*.whl && python3 "$1/pip" install -q --no-index --find-links /root/wheels/wheels --root-user-action=ignore --break-system-packages --disable-pip-version-check ansible-core' \
   || fail "installing ansible-core in the VM failed"
 
 # In the VM: the user's command, from the checkout, with the default inventory.
