@@ -96,17 +96,16 @@ def topology_svg(plan, mode='any', title=None):
             dash = ' stroke-dasharray="6,4"' if tunnel else ''
             parts.append('<path d="M %d %d Q %d %d %d %d" fill="none" stroke="#c05000" stroke-width="2"%s/>'
                          % (x1, top, (x1 + x2) // 2, arc_y - 20 * (hosts.index(other) - i - 1), x2, top, dash))
-    parts.append('<text x="%d" y="50" fill="#c05000">%s</text>'
-                 % (gap, escape('between hosts: %s' % (tunnel or ('routes via the peers\' node addresses'
-                                                              if mode == 'bgp' else 'routes (mode not known)')))))
+    between = tunnel or ('routes via the peers\' node addresses' if mode == 'bgp' else 'routes (mode not known)')
+    parts.append('<text x="%d" y="50" fill="#c05000">%s</text>' % (gap, escape('between hosts: %s' % between)))
     for host in hosts:
         item, x = plan[host], x_of[host]
         parts.append('<g class="host" id="%s">' % escape(host))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" rx="8" fill="#eef4ff" stroke="#203060"/>'
                      % (x, top, box_w, box_h))
         parts.append('<text x="%d" y="%d" font-weight="bold">%s</text>' % (x + 8, top + 18, escape(host)))
-        parts.append('<text x="%d" y="%d">%s %s</text>' % (x + 8, top + 34, escape(item['underlay_dev']),
-                                                            escape(item['node_address'])))
+        parts.append('<text x="%d" y="%d">%s %s</text>'
+                     % (x + 8, top + 34, escape(item['underlay_dev']), escape(item['node_address'])))
         parts.append('<text x="%d" y="%d">block %s</text>' % (x + 8, top + 50, escape(item['block'])))
         for j, w in enumerate(item['workloads']):
             y = top + 58 + j * pod_h
@@ -166,10 +165,10 @@ def throughput_png(documents, path):
     for index, mode in enumerate(modes):
         xs = [i + (index - (len(modes) - 1) / 2.0) * width for i in range(len(labels))]
         heights = [v or 0 for v in values[mode]]
-        bars = axes.bar(xs, heights, width, label=mode)
-        for bar, value in zip(bars, values[mode]):
+        drawn = axes.bar(xs, heights, width, label=mode)
+        for rect, value in zip(drawn, values[mode]):
             if value:
-                axes.annotate('%.0f' % value, (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                axes.annotate('%.0f' % value, (rect.get_x() + rect.get_width() / 2, rect.get_height()),
                               ha='center', va='bottom', fontsize=8)
     axes.set_xticks(range(len(labels)))
     axes.set_xticklabels(labels)

@@ -334,4 +334,3 @@ def check_document(document):
         if entry.get('kind') not in KINDS:
             problems.append('entries[%d].kind: %r' % (index, entry.get('kind')))
     return problems
-

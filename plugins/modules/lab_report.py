@@ -48,15 +48,10 @@ options:
     description: Name of the lab, kept in the JSON.
     type: str
 extends_documentation_fragment:
+  - labnet.calico.attributes.NO_DIFF
   - labnet.calico.attributes
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Nothing is written; the table is returned.
-  diff_mode:
-    description: Will return details on what has changed, when in diff mode.
-    support: none
+notes:
+  - In check mode nothing is written; the table is returned.
 requirements:
   - matplotlib (the chart) where the module runs
 '''

@@ -64,16 +64,10 @@ options:
     description: Device (in O(netns)) whose MTU the DF probe uses; unset - no PMTU check.
     type: str
 extends_documentation_fragment:
+  - labnet.calico.attributes.NO_DIFF
   - labnet.calico.attributes
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: A server is not started or stopped, nothing is measured.
-  diff_mode:
-    description: Will return details on what has changed, when in diff mode.
-    support: none
 notes:
+  - In check mode no server is started or stopped and nothing is measured.
   - Needs root, C(iperf3), C(ip), C(ss) and C(timeout) on the host.
 '''
 
@@ -195,8 +189,8 @@ def start_server(module, params):
         os.makedirs(PID_DIR, 0o755)
     stop_server(pidfile)  # one left by an interrupted run
     timeout = module.get_bin_path('timeout', required=True)
-    run_argv(module, [timeout, '10'] + in_netns(ip, params['netns'],
-                                                 server_argv(iperf3, params['port'], pidfile, params['idle_timeout'])))
+    start = server_argv(iperf3, params['port'], pidfile, params['idle_timeout'])
+    run_argv(module, [timeout, '10'] + in_netns(ip, params['netns'], start))
     ss = module.get_bin_path('ss', required=True)
     end = time.monotonic() + LISTEN_WAIT
     while True:
@@ -258,8 +252,8 @@ def run_client(module, params):
     try:
         result.update(parse_iperf_json(out))
     except LabError as exc:
-        raise LabError('%s (to %s:%d from %s, rc=%d) %s' % (exc, server, params['port'], netns or 'the host', rc,
-                                                              err.strip()[:200]))
+        raise LabError('%s (to %s:%d from %s, rc=%d) %s'
+                       % (exc, server, params['port'], netns or 'the host', rc, err.strip()[:200]))
     module.exit_json(**result)
 
 

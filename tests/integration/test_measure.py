@@ -5,7 +5,7 @@ eth0 really has, and no iperf3 of the lab is left running."""
 
 import json
 import os
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 

@@ -2,7 +2,7 @@
 (its magic bytes and size) drawn from plans and measurements."""
 
 import struct
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 
