@@ -206,8 +206,8 @@ def df_probe(address, size, wait=1.0, attempts=2, clock=time.monotonic):
             except OSError as exc:
                 if exc.errno != errno.EMSGSIZE:
                     raise
-                return {'size': size, 'passed': False, 'detail': 'not sent: message too long (Don\'t Fragment '
-                        'and %d bytes above the MTU on the way)' % size}
+                return {'size': size, 'passed': False, 'detail': 'not sent: message too long (%d bytes with Don\'t '
+                        'Fragment, more than the MTU on the way)' % size}
             try:
                 if _await_reply(sock, ident, seq, sent + wait, clock):
                     return {'size': size, 'passed': True, 'detail': 'reply'}

@@ -76,12 +76,14 @@ def test_measure_bgp_then_vxlan(tmp_path):
         output = assert_play(run_playbook('measure.yml', inventory, '-e', 'calico_measure_dir=%s' % report,
                                           '-e', 'calico_measure_time=2'), hosts)
         assert 'x underlay' in output and 'Mbit/s' in output
+        (tmp_path / 'measure-bgp.out').write_text(output)
         assert not lab_iperf3(lab)
         check_report(lab, report, 'bgp', hosts)
 
         assert_play(run_playbook('vxlan.yml', inventory, '-e', 'calico_verify_capture=false'), hosts)
         output = assert_play(run_playbook('measure.yml', inventory, '-e', 'calico_measure_dir=%s' % report,
                                           '-e', 'calico_measure_time=2'), hosts)
+        (tmp_path / 'measure-vxlan.out').write_text(output)
         assert not lab_iperf3(lab)
         check_report(lab, report, 'vxlan', hosts)
         assert not [f for f in os.listdir('/run/labnet-calico') if lab.suffix in f]
