@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.labnet.calico.plugins.module_utils import lab_pictures
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 
-from test_measure import SEEDS, TWO_SUBNETS, plan_of
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_measure import SEEDS, TWO_SUBNETS, plan_of
 
 SVG = '{http://www.w3.org/2000/svg}'
 

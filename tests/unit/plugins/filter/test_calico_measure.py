@@ -1,4 +1,4 @@
-"""module_utils/measure.py: the pairs chosen from plans, iperf3's argv and recorded JSON, the PMTU verdict,
+"""The measure filters and module_utils/measure.py: the pairs chosen from plans, iperf3's argv and recorded JSON, the PMTU verdict,
 the report's entries, table and JSON shape (pod_iperf's and lab_report's logic, without root)."""
 
 import json
@@ -134,3 +134,10 @@ def test_report_entries_table_and_json_shape():
     assert table[0].split() == ['kind', 'pair', 'path', 'Mbit/s', 'RTT', 'ms', 'x', 'underlay', 'PMTU']
     assert table[3].split() == ['cross-host', 'netns01', '->', 'netns03', 'VXLAN', '10000.0', '0.060', '0.50', 'ok', '1500']
     assert table[1].split()[7] == '1.00'
+
+
+def test_filters_are_registered():
+    from ansible_collections.labnet.calico.plugins.filter.calico_measure import FilterModule
+    filters = FilterModule().filters()
+    assert filters['calico_measure_pairs'](plan_of(SEEDS), '5300')[0]['port'] == 5300
+    assert filters['calico_lab_ascii'](plan_of(SEEDS), None)[0].startswith('Lab (mode not known')
