@@ -21,7 +21,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
 )
 
-PROVIDERS = ('netns', 'qemu', 'auto')
+PROVIDERS = ('netns', 'qemu', 'docker', 'auto')
 MODES = ('bgp', 'ipip', 'vxlan', 'any')
 ENCAP_MODES = ('always', 'cross_subnet')
 ROUTINGS = ('static', 'bird')
