@@ -44,8 +44,10 @@ seeds_lab() {  # seeds_lab up|check|down: the seeds' lab a user would leave runn
 
 # The Docker engine, only for the steps that use it (the docker integration test, a docker scenario):
 # scripts/dockerd.sh starts one when none answers and stops only the one it started.
+# DOCKER_TESTS=0 leaves the engine alone (the docker tests then skip, saying why).
 docker_started=0
 docker_engine() {  # docker_engine up|down
+  [ "${DOCKER_TESTS:-0}" = 1 ] || return 0
   case "$1" in
     up) if ! docker info >/dev/null 2>&1; then
           bounded 120 ./scripts/dockerd.sh start && docker_started=1 || echo "no Docker engine: the docker tests skip" >&2
