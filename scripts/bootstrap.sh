@@ -15,6 +15,10 @@ if [ "${LAB_WITH_VMS:-1}" = 1 ]; then
   # The QEMU provider: IPIP needs a kernel with the ipip driver, so it is exercised in VMs.
   packages+=(qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client vde2)
 fi
+if [ "${LAB_WITH_DOCKER:-1}" = 1 ]; then
+  # The docker provider: Debian's Docker engine (scripts/dockerd.sh starts it when none runs).
+  packages+=(docker.io)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -51,7 +51,7 @@ extends_documentation_fragment:
   - labnet.calico.attributes.NO_DIFF
   - labnet.calico.attributes
 notes:
-  - In check mode nothing is written; the table is returned.
+  - In check mode nothing is written; C(lines) lists the runs.
 requirements:
   - matplotlib (the chart) where the module runs
 '''
@@ -73,7 +73,7 @@ mode:
   returned: always
   type: str
 lines:
-  description: The table - kind, pair, path, Mbit/s, RTT ms, ratio to the underlay, PMTU.
+  description: The table - kind, pair, path, Mbit/s, RTT ms, ratio to the underlay, PMTU (in check mode the runs).
   returned: always
   type: list
   elements: str
@@ -147,9 +147,10 @@ def body(module):
     dest = params['dest']
     files = [os.path.join(dest, name) for name in
              ('measure-%s.json' % mode, 'measure-throughput.png', 'topology-%s.svg' % mode)]
-    lines = report_table(entries)
     if module.check_mode:
+        lines = ['check mode - nothing measured, nothing written; the runs:'] + [run['id'] for run in runs]
         module.exit_json(changed=True, mode=mode, lines=lines, entries=entries, files=files)
+    lines = report_table(entries)
     if not os.path.isdir(dest):
         os.makedirs(dest, 0o755)
     document = report_document(entries, mode, params['lab'])

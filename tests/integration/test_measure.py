@@ -79,6 +79,13 @@ def test_measure_bgp_then_vxlan(tmp_path):
         (tmp_path / 'measure-bgp.out').write_text(output)
         assert not lab_iperf3(lab)
         check_report(lab, report, 'bgp', hosts)
+        # Check mode starts no server, measures nothing and writes nothing.
+        written = dict((f, os.stat(os.path.join(report, f)).st_mtime_ns) for f in os.listdir(report))
+        output = assert_play(run_playbook('measure.yml', inventory, '--check', '-e', 'calico_measure_dir=%s' % report),
+                             hosts)
+        assert 'check mode - nothing measured, nothing written; the runs:' in output
+        assert dict((f, os.stat(os.path.join(report, f)).st_mtime_ns) for f in os.listdir(report)) == written
+        assert not lab_iperf3(lab)
 
         assert_play(run_playbook('vxlan.yml', inventory, '-e', 'calico_verify_capture=false'), hosts)
         output = assert_play(run_playbook('measure.yml', inventory, '-e', 'calico_measure_dir=%s' % report,
