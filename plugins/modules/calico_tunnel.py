@@ -21,7 +21,7 @@ description:
     minus 50. A VNI, port, parent or source address that drifted makes the module recreate the device.
   - Fails before changing anything when the kernel has no driver for the mode, and says so.
   - One call can also remove the lab's device of the other mode (O(exclusive)), or both devices
-    (O(mode=all) with O(state=absent)): a switch between modes, or a teardown, is one module run.
+    (O(mode=all) with O(state=absent)), so that a switch between modes, or a teardown, is one module run.
   - The device is tagged with the interface alias C(labnet.calico:tunnel); a device without the tag
     is never changed by O(state=absent). C(tunl0) cannot be deleted (the kernel owns it), so
     O(state=absent) removes its addresses, sets it down and drops the tag.
