@@ -123,7 +123,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
                     raise LabError('%s.ip: %s is already used on %s (the tunnel address or another pod)'
                                    % (field, ip, host))
                 used.add(ip)
-            workloads.append({'name': name, 'ip': ip})
+            workloads.append({'name': name, 'ip': ip, 'labels': dict(item.get('labels') or {})})
         free = (ip for ip in block if ip not in used and ip != block.broadcast_address)
         for workload in workloads:
             if workload['ip'] is None:
@@ -146,7 +146,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             'tunnel_address': str(tunnel),
             'vtep_mac': vtep_mac(host),
             'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'],
-                           'host_ifname': workload_host_ifname(w['name'])} for w in workloads],
+                           'host_ifname': workload_host_ifname(w['name']), 'labels': w['labels']} for w in workloads],
         }
     for host in hosts:
         me = plan[host]
