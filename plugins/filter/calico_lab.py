@@ -15,6 +15,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
     workload_host_ifname,
 )
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
     check_inventory, check_plan, raise_problems,
 )
@@ -243,15 +244,20 @@ ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
 TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
-def capture_probes(plan, host):
-    """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods."""
+def capture_probes(plan, host, policies=None):
+    """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods, or
+    with POLICIES (calico_policies) the first such pair whose ICMP they allow."""
+    normalized = calico_policy.normalize(policies) if policies else []
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        if theirs:
-            probes.append({'source': mine[0]['netns'], 'source_ip': mine[0]['ip'],
-                           'target': theirs[0]['name'], 'ip': theirs[0]['ip']})
+        pairs = [(s, t) for s in mine for t in theirs
+                 if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
+        if pairs:
+            source, target = pairs[0]
+            probes.append({'source': source['netns'], 'source_ip': source['ip'],
+                           'target': target['name'], 'ip': target['ip']})
     return probes
 
 
