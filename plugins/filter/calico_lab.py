@@ -261,7 +261,7 @@ def capture_probes(plan, host, policies=None):
     return probes
 
 
-def capture_report(captures, plan):
+def capture_report(captures, plan, policies=None):
     """Judge what pod_capture registered on every host: what crossed the underlay agrees with the routes.
 
     Every echo request the probe sent must have left through the underlay and every reply come back,
@@ -274,7 +274,7 @@ def capture_report(captures, plan):
         results = (captures[host] or {}).get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
         got = set((r['source'], r['target']) for r in results)
-        for wanted in capture_probes(plan, host) if host in plan else []:
+        for wanted in capture_probes(plan, host, policies) if host in plan else []:
             if (wanted['source'], wanted['target']) not in got:
                 failures.append('%s: %s -> %s: no capture result (the capture did not run)'
                                 % (host, wanted['source'], wanted['target']))

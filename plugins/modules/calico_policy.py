@@ -26,7 +26,8 @@ description:
   - Applies with one C(iptables-restore --noflush) that names only the lab's C(cali-) chains and its
     jumps in C(INPUT), C(FORWARD), C(OUTPUT); no table is flushed. IP sets are changed with C(ipset
     restore); the lab's sets are C(cali40) sets made with the C(comment) extension (Felix makes none so).
-  - O(state=absent) removes the lab's chains, jumps and sets, and nothing else.
+  - O(state=absent) removes the lab's chains, jumps and sets, and nothing else; on a host without
+    C(iptables-save) or C(ipset) it has nothing to remove and changes nothing.
   - See C(docs/policy.md) for the layout and the facts from Felix's source it follows.
 author:
   - labnet.calico contributors (@labnet-calico)
@@ -53,6 +54,9 @@ options:
         description: The pod's labels.
         type: dict
         default: {}
+      netns:
+        description: Ignored (so the lab plan's pods can be passed as they are).
+        type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
     type: list
@@ -173,7 +177,8 @@ def _lab_builtin_lines(current):
 
 def main():
     pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
-                       host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}))
+                       host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
+                       netns=dict(type='str'))
     lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                            labels=dict(type='dict', default={}), host_ifname=dict(type='str'), netns=dict(type='str'))
     module = AnsibleModule(
@@ -195,8 +200,10 @@ def main():
                                % (len(problems), '' if len(problems) == 1 else 's', '\n  - '.join(problems)))
             wanted = felix_rules.render(_pods(params['pods'], 'pods', True),
                                         _pods(params['lab_pods'], 'lab_pods', False), policies)
-        binaries = dict((name, module.get_bin_path(name, required=True))
+        binaries = dict((name, module.get_bin_path(name, required=wanted is not None))
                         for name in ('iptables-save', 'iptables-restore', 'ipset'))
+        if not all(binaries.values()):  # state=absent on a host without iptables: the lab made nothing there
+            module.exit_json(changed=False, chains=[], written=[], deleted=[], sets={})
         current, sets_now = read_state(module, binaries)
         changes = felix_rules.plan(current, wanted, sets_now)
         changed = felix_rules.changed(changes)
