@@ -153,7 +153,7 @@ class Renderer(object):
 
     def policy_rules(self, policy, direction):
         """policy.go CombineMatchAndActionsForProtoRule: Allow/Pass set their mark and return, Deny drops,
-        Log logs with the prefix calico-packet."""
+        Log logs with the prefix calico-packet; the first rule carries PolicyToIptablesChains' comment."""
         bodies = []
         for rule in policy[direction]:
             match = self.match(rule)
@@ -167,7 +167,7 @@ class Renderer(object):
                 bodies.append(prefix + _set_mark(bit))
                 bodies.append(_mark(bit) + ' -j RETURN')
         if bodies:
-            bodies[0] = _comment('Policy %s %s' % (policy['name'], direction)) + ' ' + bodies[0]
+            bodies[0] = _comment('NetworkPolicy %s/%s %s' % (NAMESPACE, policy['name'], direction)) + ' ' + bodies[0]
         return bodies
 
 
