@@ -12,8 +12,8 @@ import hashlib
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
-    workload_host_ifname,
+    DEFAULT_K8S_NAMESPACE, LabError, check_ifname, check_k8s_namespace, check_netns, parse_ipv4_address,
+    parse_ipv4_interface, parse_ipv4_network, workload_host_ifname, workload_id,
 )
 from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
@@ -55,8 +55,10 @@ def _blocks(hostvars, hosts, pool, block_size):
 
 
 def vtep_mac(host):
-    """A stable, locally administered unicast MAC for the host's VXLAN device."""
-    digest = hashlib.sha1(('vtep:' + host).encode('utf-8')).hexdigest()
+    """Felix's VTEP MAC of a node that has no VXLANTunnelMACAddr: the byte 0x66 ("f", a locally
+    administered unicast address) and the first 5 bytes of a SHA-1 of the node name, here the lab host's
+    name (felix/calc/vxlan_resolver.go, vtepMACForHost)."""
+    digest = hashlib.sha1(host.encode('utf-8')).hexdigest()
     return ':'.join(['66'] + [digest[i:i + 2] for i in range(0, 10, 2)])
 
 
@@ -124,7 +126,8 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
                     raise LabError('%s.ip: %s is already used on %s (the tunnel address or another pod)'
                                    % (field, ip, host))
                 used.add(ip)
-            workloads.append({'name': name, 'ip': ip, 'labels': dict(item.get('labels') or {})})
+            namespace = check_k8s_namespace(item.get('namespace', DEFAULT_K8S_NAMESPACE), field + '.namespace')
+            workloads.append({'name': name, 'ip': ip, 'namespace': namespace, 'labels': dict(item.get('labels') or {})})
         free = (ip for ip in block if ip not in used and ip != block.broadcast_address)
         for workload in workloads:
             if workload['ip'] is None:
@@ -146,8 +149,13 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             'block': str(block),
             'tunnel_address': str(tunnel),
             'vtep_mac': vtep_mac(host),
-            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'],
-                           'host_ifname': workload_host_ifname(w['name']), 'labels': w['labels']} for w in workloads],
+            # Calico's workload id <namespace>.<pod> names the host end; the pod's network namespace
+            # keeps the pod's name.
+            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'], 'namespace': w['namespace'],
+                           'workload': workload_id(w['namespace'], w['name']),
+                           'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name'])),
+                           'labels': w['labels']}
+                          for w in workloads],
         }
     for host in hosts:
         me = plan[host]
@@ -178,7 +186,7 @@ def lab_blocks_summary(plan):
 
 def workload_veths(host_plan):
     """Items for calico_veth's ``workloads``."""
-    return [{'workload': w['name'], 'netns': w['netns'], 'host_ifname': w['host_ifname'], 'address': w['ip']}
+    return [{'workload': w['workload'], 'netns': w['netns'], 'host_ifname': w['host_ifname'], 'address': w['ip']}
             for w in host_plan['workloads']]
 
 
@@ -307,6 +315,17 @@ def capture_report(captures, plan, policies=None):
     return {'lines': lines, 'failures': failures}
 
 
+def host_ifname(workload, namespace=None):
+    """calico_host_ifname: the host end's name of WORKLOAD (a workload id), or of the pod WORKLOAD of the
+    Kubernetes NAMESPACE when one is given (the id is then <namespace>.<pod>, as Calico hashes it)."""
+    if namespace is not None:
+        try:
+            workload = workload_id(check_k8s_namespace(namespace, 'calico_host_ifname'), workload)
+        except LabError as exc:
+            raise AnsibleFilterError(str(exc))
+    return workload_host_ifname(workload)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -321,5 +340,5 @@ class FilterModule(object):
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
             'calico_netns_host': netns_host,
-            'calico_host_ifname': workload_host_ifname,
+            'calico_host_ifname': host_ifname,
         }

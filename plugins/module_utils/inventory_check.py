@@ -19,14 +19,15 @@ import re
 
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_labels, check_policies
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_ifname, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface, parse_ipv4_network,
+    LabError, check_ifname, check_k8s_namespace, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface,
+    parse_ipv4_network,
 )
 
 PROVIDERS = ('netns', 'qemu', 'auto')
 MODES = ('bgp', 'ipip', 'vxlan', 'any')
 ENCAP_MODES = ('always', 'cross_subnet')
 ROUTINGS = ('static', 'bird')
-WORKLOAD_KEYS = ('name', 'ip', 'labels')
+WORKLOAD_KEYS = ('name', 'ip', 'namespace', 'labels')
 # Route protocols the lab must not take as its tags: the kernel's own (0-4) and BIRD's (12).
 RESERVED_ROUTE_PROTOS = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 12: 'bird'}
 # Inventory host names end up in paths and namespace names: letters, digits, '_', '.', '-' only.
@@ -235,6 +236,8 @@ def _check_workloads(host, items, problems):
                  field + '.name')
         if item.get('ip'):
             _try(problems, parse_ipv4_address, item['ip'], field + '.ip')
+        if 'namespace' in item:
+            _try(problems, check_k8s_namespace, item['namespace'], field + '.namespace')
         check_labels(host, index, item.get('labels'), problems)
 
 

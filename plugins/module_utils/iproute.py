@@ -35,6 +35,9 @@ IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
 _WORKLOAD_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,127}$')
+_K8S_NAMESPACE_RE = re.compile(r'^[a-z0-9]([a-z0-9-]*[a-z0-9])?$')
+K8S_NAMESPACE_MAX = 63
+DEFAULT_K8S_NAMESPACE = 'default'
 _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 # A word of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks (or empty).
 _BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
@@ -77,6 +80,15 @@ def check_netns(value, field):
     if not isinstance(value, str) or not _NETNS_RE.match(value) or value in ('.', '..'):
         raise LabError('%s: network namespace name %r must be 1-64 letters, digits, "_", "." or "-"'
                        % (field, value))
+    return value
+
+
+def check_k8s_namespace(value, field):
+    """A Kubernetes namespace name: an RFC 1123 label (1-63 lower-case letters, digits and "-", starting
+    and ending with a letter or digit), as the API server requires of a namespace."""
+    if not isinstance(value, str) or len(value) > K8S_NAMESPACE_MAX or not _K8S_NAMESPACE_RE.match(value):
+        raise LabError('%s: Kubernetes namespace %r must be 1-%d lower-case letters, digits or "-", starting '
+                       'and ending with a letter or digit' % (field, value, K8S_NAMESPACE_MAX))
     return value
 
 
@@ -183,8 +195,15 @@ def mtu_from_underlay(iproute, dev, encapsulation, field):
     return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
 
 
+def workload_id(namespace, pod):
+    """The string Calico hashes for a pod's host-side veth name: ``<Kubernetes namespace>.<pod name>``
+    (libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go, VethNameForWorkload)."""
+    return '%s.%s' % (namespace, pod)
+
+
 def workload_host_ifname(workload_id, prefix='cali'):
-    """Calico's naming: a fixed prefix and the first hex digits of a SHA-1 of the workload id, 15 chars."""
+    """Calico's naming: a fixed prefix and the first hex digits of a SHA-1 of the workload id, 15 chars.
+    For a pod, the id is workload_id(namespace, pod), so the name is Calico's."""
     digest = hashlib.sha1(workload_id.encode('utf-8')).hexdigest()
     return prefix + digest[:IFNAME_MAX - len(prefix)]
 

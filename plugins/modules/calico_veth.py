@@ -38,8 +38,8 @@ author:
 options:
   workload:
     description:
-      - The workload id, e.g. C(default.nginx-1) or the name of the namespace. It names the host
-        end and tags the links. Required unless O(workloads) is given.
+      - The workload id, e.g. C(default.nginx-1) (Calico's C(<Kubernetes namespace>.<pod>), which the lab's
+        roles pass) or the name of the namespace. It names the host end and tags the links. Required unless O(workloads) is given.
     type: str
   netns:
     description:
@@ -114,6 +114,9 @@ options:
         workload's namespace goes too when nothing but C(lo), the pod end and the kernel's fallback
         tunnels (such as C(tunl0)) is in it and no process runs in it; otherwise it is kept and listed
         in RV(kept_netns).
+      - A namespace that a listed workload uses is never deleted by the purge. So a pair whose workload
+        id changed (the lab's ids became C(<namespace>.<pod>), Calico's) is removed and made again
+        under its new name in the same namespace, in one run.
     type: bool
     default: false
   purge_only:
@@ -334,6 +337,14 @@ class VethPlanner:
             self.pod_links_cache[netns] = self.iproute.links(netns=netns)
         return self.pod_links_cache[netns]
 
+    def forget(self, host_link, netns):
+        """A pair that is being removed: its host end, and its pod end in NETNS, are planned as gone."""
+        self.host_links.pop(host_link['name'], None)
+        if netns:
+            pod_links = self.pod_links(netns)
+            for name in [n for n, pod_link in pod_links.items() if is_peer(host_link, pod_link)]:
+                del pod_links[name]
+
     def check_owned(self, spec, host_link):
         if host_link is not None and not is_lab_alias(host_link['alias']):
             raise LabError('%s: link %s exists and was not made by this lab (its alias is %r); '
@@ -420,13 +431,17 @@ def stale_pairs(iproute, planner, wanted):
 
 
 def purge_changes(iproute, planner, wanted):
-    """Changes that remove the stale pairs, and the namespaces that held nothing else."""
+    """Changes that remove the stale pairs, and the namespaces that held nothing else. A namespace that a
+    listed workload uses is left to it (a pair renamed, e.g. by a new workload id, is made again in it); the
+    planner forgets the stale pairs so that the wanted ones are planned as if they were gone already."""
     host_changes, ns_changes, before, purged, kept = [], [], [], [], []
+    in_use = set(spec['netns'] for spec in wanted)  # kept, or deleted by the workload's own delete_netns
     for workload, link, netns in stale_pairs(iproute, planner, wanted):
         host_changes.append(Change(None, ['link', 'del', link['name']]))
         before.append('%s: %s (no longer wanted) <-> [%s]' % (workload, link['name'], netns or '?'))
         purged.append(workload)
-        if not netns:
+        planner.forget(link, netns)
+        if not netns or netns in in_use:
             continue
         # lo and the kernel's fallback tunnels (tunl0 appears in every namespace once ipip is loaded)
         # are no reason to keep a namespace; anything else in it is somebody's.

@@ -12,7 +12,7 @@ The docs mark their code blocks by the fence's info string:
 
 One command per line (a trailing backslash continues it), ``#`` starts a comment, and a line
 ``#=> TEXT`` under a command says its output must contain TEXT. The docs use the seeds' names
-(host-a, netns01, calibe793eb2780, lab-sw-...); the test runs them under its own suffixed names
+(host-a, netns01, caliadc59a9f7cf, lab-sw-...); the test runs them under its own suffixed names
 (labtest.Lab) and its own inventory. Each command must end rc 0 within its time limit. The
 network-safety rule is checked on the text of every block, run or not: nothing talks to the network
 from the root namespace, every ping and capture is bounded.
@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
 # labs is a fixture: imported for the tests below, which take it as an argument.
 from test_playbooks import labs, run_playbook  # noqa: F401 pylint: disable=unused-import
@@ -134,7 +134,7 @@ def renames(lab, source):
             names[name.replace(lab.lab, base, 1)] = name
         else:
             names[key] = name
-            names[workload_host_ifname(key)] = workload_host_ifname(name)
+            names[workload_host_ifname(workload_id('default', key))] = workload_host_ifname(workload_id('default', name))
     return names
 
 

@@ -4,8 +4,10 @@ For each mode (tests/integration/golden/<mode>-<routing>/<host>.txt) every lab h
 routes, permanent neighbours, FDB entries and sysctls, and the same of each of its pods, are printed in
 a fixed form and compared line by line with the expected file, which says for each fact where in
 Calico's source it comes from ('#' lines are comments). Per-run names and random MACs are replaced by
-placeholders: {host-a}, {netns01}, cali{netns01} (cali + sha1 of the workload id), {mac netns01} (the
-pod end's MAC), {vtep host-b} (the host's VTEP MAC), {lab}. With BIRD, each host's BIRD configuration is
+placeholders: {host-a}, {netns01}, cali{netns01} (Calico's name: cali + sha1("default.<pod>")[:11]),
+{mac netns01} (the pod end's MAC), {vtep host-b} (Felix's VTEP MAC: 66 + sha1(<host>)[0:5]), {lab}. Both
+names are computed here from Calico's definitions, not with the lab's functions, so a lab that named
+them otherwise shows its own names in the diff. With BIRD, each host's BIRD configuration is
 also compared with golden/bgp-bird/<host>.bird.conf (its comments and blank lines dropped).
 
 A mismatch fails with a unified diff. LABNET_GOLDEN_WRITE=1 also writes what was found next to the
@@ -13,16 +15,14 @@ expected file (<host>.txt.actual), to review, never to copy blindly.
 """
 
 import difflib
+import hashlib
 import json
 import os
 import sys
 
 import pytest
 
-from ansible_collections.labnet.calico.plugins.filter import calico_lab
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    normalize_link, normalize_route, route_argv, workload_host_ifname,
-)
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import normalize_link, normalize_route, route_argv
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, ip, ip_json, run
 
 PLAYBOOK = os.path.join(BIN, 'ansible-playbook')
@@ -90,14 +90,24 @@ def namespace_lines(netns, pod=False):
     return lines
 
 
+def calico_veth_name(pod, namespace='default'):
+    """libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go VethNameForWorkload."""
+    return 'cali' + hashlib.sha1(('%s.%s' % (namespace, pod)).encode()).hexdigest()[:11]
+
+
+def felix_vtep_mac(node):
+    """felix/calc/vxlan_resolver.go vtepMACForHost (a node without VXLANTunnelMACAddr)."""
+    return ':'.join('%02x' % b for b in b'f' + hashlib.sha1(node.encode()).digest()[:5])
+
+
 def placeholders(lab):
     """{actual text: placeholder}: per-run names, the pods' random MACs, the VTEP MACs."""
     found = {lab.lab: '{lab}'}
     for name in HOSTS:
-        found[calico_lab.vtep_mac(lab.names[name])] = '{vtep %s}' % name
+        found[felix_vtep_mac(lab.names[name])] = '{vtep %s}' % name
     for pods in HOSTS.values():
         for pod in pods:
-            found[workload_host_ifname(lab.names[pod])] = 'cali{%s}' % pod
+            found[calico_veth_name(lab.names[pod])] = 'cali{%s}' % pod
             eth0 = json.loads(ip('-n', lab.names[pod], '-j', 'link', 'show', 'eth0'))[0]['address']
             found[eth0] = '{mac %s}' % pod
     for base_name, actual in lab.names.items():
@@ -171,11 +181,41 @@ def seeds(tmp_path):
 GOLDEN_PLAY = os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'golden.yml')
 
 
+POD_IPS = {'netns01': '10.10.0.2', 'netns02': '10.10.0.3', 'netns03': '10.10.1.2', 'netns04': '10.10.1.3'}
+
+
+def make_pairs_as_before(lab):
+    """The lab's pods as the lab made them before it used Calico's workload id: the host end named
+    cali + sha1(<pod>)[:11] and tagged labnet.calico:<pod>, with its pod end, address and routes."""
+    for base, pods in HOSTS.items():
+        host = lab.names[base]
+        for pod in pods:
+            netns, address = lab.names[pod], POD_IPS[pod]
+            old = 'cali' + hashlib.sha1(netns.encode()).hexdigest()[:11]
+            ip('-n', host, 'link', 'del', calico_veth_name(netns))
+            ip('-n', host, 'link', 'add', old, 'address', 'ee:ee:ee:ee:ee:ee', 'type', 'veth',
+               'peer', 'name', 'eth0', 'netns', netns)
+            ip('-n', host, 'link', 'set', 'dev', old, 'alias', 'labnet.calico:' + netns, 'up')
+            ip('-n', netns, 'addr', 'add', address + '/32', 'dev', 'eth0')
+            ip('-n', netns, 'link', 'set', 'dev', 'eth0', 'up')
+            ip('-n', netns, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link', 'proto', '77')
+            ip('-n', netns, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0', 'proto', '77')
+            ip('-n', host, 'route', 'add', address + '/32', 'dev', old, 'scope', 'link', 'proto', '77')
+            names = [link['ifname'] for link in ip_json('-n', host, 'link', 'show')]
+            assert old in names and calico_veth_name(netns) not in names, names
+
+
 def test_golden_bgp_static(seeds):
     lab, inventory = seeds
     hosts = [lab.names['host-a'], lab.names['host-b']]
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp'), hosts)
     compare(lab, 'bgp-static')
+    # A lab made with the old names converges in one run: its pairs are purged as the lab's own (by
+    # their tag), Calico's are made in the same namespaces, and the next run changes nothing.
+    make_pairs_as_before(lab)
+    assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp'), hosts)
+    compare(lab, 'bgp-static')
+    assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp'), hosts, changed=0)
 
 
 def test_golden_vxlan_static_and_a_1400_underlay(seeds):
@@ -191,7 +231,7 @@ def test_golden_vxlan_static_and_a_1400_underlay(seeds):
         host = lab.names[base]
         assert json.loads(ip('-n', host, '-j', 'link', 'show', 'vxlan.calico'))[0]['mtu'] == 1350
         for pod in pods:
-            cali = workload_host_ifname(lab.names[pod])
+            cali = calico_veth_name(lab.names[pod])
             assert json.loads(ip('-n', host, '-j', 'link', 'show', cali))[0]['mtu'] == 1350
             assert json.loads(ip('-n', lab.names[pod], '-j', 'link', 'show', 'eth0'))[0]['mtu'] == 1350
         tunnel_routes = [r for r in ip_json('-n', host, 'route', 'show', 'dev', 'vxlan.calico') if 'gateway' in r]

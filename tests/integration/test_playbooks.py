@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.bird import parse_show_protocols
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
 from labtest import BIN, LAB_PROTOS, ROOT, Lab, ansible_env, assert_play, ip_json, netns_list, recap, run
 
 PLAYBOOK = os.path.join(BIN, 'ansible-playbook')
@@ -160,7 +160,7 @@ def test_three_hosts_from_a_pool(labs, tmp_path):
     assert '4 pods reach each other (bgp mode)' in output
     assert re.search(r'%s \S+ block (\S+) pods %s=\S+, %s=' % (n['node-3'], n['pod-3a'], n['pod-1b']), output), \
         output[-3000:]
-    cali = workload_host_ifname(n['pod-1b'])
+    cali = workload_host_ifname(workload_id('default', n['pod-1b']))
     assert run(['ip', '-n', n['node-3'], 'link', 'show', cali], timeout=30).returncode == 0
     assert run(['ip', '-n', n['node-1'], 'link', 'show', cali], timeout=30).returncode != 0
     assert_play(run_playbook('bgp.yml', moved), hosts, changed=0)

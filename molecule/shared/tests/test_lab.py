@@ -6,6 +6,7 @@ and its device, the BGP sessions), not computed by the plan code, so a planning 
 both sides. The plan code has its own unit tests (tests/unit/plugins/filter/test_calico_lab.py).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -43,10 +44,13 @@ def proc_sys(host, path):
 
 
 def host_ifname(host, pod):
-    """The host end of POD's pair, found by the lab's tag (not by the naming code)."""
+    """The host end of POD's pair, found by the lab's tag (its workload id, Calico's '<namespace>.<pod>';
+    the scenarios' pods are in the namespace default), and named as Calico names it: cali + the first 11
+    hex digits of sha1('default.<pod>') (VethNameForWorkload), computed here, not by the naming code."""
     found = [link['ifname'] for link in ip_json(host, '-d', 'link', 'show')
-             if link.get('ifalias') == 'labnet.calico:' + pod]
+             if link.get('ifalias') == 'labnet.calico:default.' + pod]
     assert len(found) == 1, 'pod %s: links tagged for it: %s' % (pod, found)
+    assert found[0] == 'cali' + hashlib.sha1(('default.' + pod).encode()).hexdigest()[:11], found
     return found[0]
 
 

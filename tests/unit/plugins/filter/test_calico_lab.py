@@ -63,3 +63,33 @@ def test_cross_subnet_encapsulates_only_across_subnets():
     hostvars = dict(SEEDS, **{'host-c': {'calico_node_address': '172.16.92.10/24', 'calico_pod_cidr': '10.10.2.0/24'}})
     peers = dict((p['name'], p['encapsulate']) for p in plan(hostvars, mode='ipip', ipip_mode='cross_subnet')['host-a']['peers'])
     assert peers == {'host-b': False, 'host-c': True}
+
+
+def test_pods_are_named_as_calico_names_them_from_namespace_and_pod():
+    hostvars = {'host-a': dict(SEEDS['host-a'], calico_workloads=[
+        {'name': 'netns01', 'ip': '10.10.0.2'}, {'name': 'netns02', 'ip': '10.10.0.3', 'namespace': 'kube-system'}]),
+        'host-b': SEEDS['host-b']}
+    result = plan(hostvars, mode='bgp')
+    w1, w2 = result['host-a']['workloads']
+    # cali + sha1("default.netns01")[:11] and sha1("kube-system.netns02")[:11] (printf %s ... | sha1sum)
+    assert (w1['namespace'], w1['workload'], w1['netns'], w1['host_ifname']) == (
+        'default', 'default.netns01', 'netns01', 'caliadc59a9f7cf')
+    assert (w2['namespace'], w2['workload'], w2['netns'], w2['host_ifname']) == (
+        'kube-system', 'kube-system.netns02', 'netns02', 'calid5a975bf2c6')
+    assert calico_lab.workload_veths(result['host-a'])[0] == {
+        'workload': 'default.netns01', 'netns': 'netns01', 'host_ifname': 'caliadc59a9f7cf', 'address': '10.10.0.2'}
+    assert calico_lab.workload_routes(result['host-a'])[0]['dev'] == 'caliadc59a9f7cf'
+
+
+def test_host_ifname_filter_with_and_without_namespace():
+    assert calico_lab.host_ifname('netns01', 'default') == 'caliadc59a9f7cf'
+    assert calico_lab.host_ifname('default.netns01') == 'caliadc59a9f7cf'
+    assert calico_lab.host_ifname('netns01') == 'calibe793eb2780'  # a bare workload id, hashed as given
+    with pytest.raises(AnsibleFilterError, match='Kubernetes namespace'):
+        calico_lab.host_ifname('netns01', 'Bad_NS')
+
+
+def test_vtep_mac_is_felixs():
+    # 0x66 + sha1(node name)[0:5]: printf %s host-a | sha1sum -> b7a07e28cc...
+    assert calico_lab.vtep_mac('host-a') == '66:b7:a0:7e:28:cc'
+    assert calico_lab.vtep_mac('host-b') == '66:87:15:48:5e:7a'

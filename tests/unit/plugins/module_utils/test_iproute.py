@@ -1,6 +1,7 @@
 """The shared layer on recorded ``ip -j`` output: normalising, argv building, validation."""
 import json
 import os
+import re
 
 import pytest
 
@@ -74,3 +75,28 @@ def test_kernel_fallback_tunnels_are_known_by_name_and_kind():
     assert iproute.is_kernel_fallback({'name': 'tunl0', 'kind': 'ipip'})
     assert not iproute.is_kernel_fallback({'name': 'tunl0', 'kind': 'veth'})   # someone's veth named so
     assert not iproute.is_kernel_fallback({'name': 'eth0', 'kind': None})
+
+
+# Vectors from Calico's definition (VethNameForWorkload): "cali" + the first 11 hex digits of
+# sha1("<namespace>.<pod>"), computed independently with `printf %s default.netns01 | sha1sum`.
+@pytest.mark.parametrize('namespace, pod, name', [
+    ('default', 'netns01', 'caliadc59a9f7cf'),
+    ('default', 'netns02', 'cali3bea9ef1a58'),
+    ('default', 'netns03', 'calie18558ea013'),
+    ('default', 'netns04', 'cali419da08a164'),
+    ('kube-system', 'coredns-abc', 'cali3d5d6ab04b5'),
+])
+def test_pod_host_ifname_is_calicos(namespace, pod, name):
+    assert iproute.workload_id(namespace, pod) == '%s.%s' % (namespace, pod)
+    assert iproute.workload_host_ifname(iproute.workload_id(namespace, pod)) == name
+
+
+@pytest.mark.parametrize('value', ['default', 'kube-system', 'a', '0', 'n' * 63, 'team-1'])
+def test_kubernetes_namespaces_accepted(value):
+    assert iproute.check_k8s_namespace(value, 'f') == value
+
+
+@pytest.mark.parametrize('value', ['', 'Default', '-a', 'a-', 'a.b', 'a_b', 'n' * 64, 'a b', None, 7])
+def test_kubernetes_namespaces_refused_with_field_and_value(value):
+    with pytest.raises(iproute.LabError, match=r'^f: Kubernetes namespace %s' % re.escape(repr(value))):
+        iproute.check_k8s_namespace(value, 'f')

@@ -65,3 +65,52 @@ def test_veth_peer_check_needs_both_indexes():
     assert calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 7})
     assert not calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 9})
     assert not calico_veth.is_peer(host, None)
+
+
+class FakeIPRoute:
+    """The state calico_veth reads: host links, namespaces, the links in each, pids per namespace."""
+
+    def __init__(self, host_links, netns_links):
+        self.host_links, self.netns_links = host_links, netns_links
+
+    def links(self, netns=None):
+        return dict((l['name'], dict(l)) for l in (self.netns_links[netns] if netns else self.host_links))
+
+    def netns_names(self):
+        return set(self.netns_links)
+
+    def netns_by_id(self):
+        return dict((i, name) for i, name in enumerate(sorted(self.netns_links)))
+
+    def netns_pids(self, netns):
+        return []
+
+
+def test_a_pair_whose_workload_id_changed_is_made_again_in_its_namespace():
+    """The lab's ids became Calico's '<namespace>.<pod>': the old pair (tag labnet.calico:netns01, named
+    cali + sha1('netns01')) is purged, its namespace kept, and the new pair planned as if it were gone."""
+    from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
+    old = workload_host_ifname('netns01')
+    host_links = [{'name': old, 'kind': 'veth', 'index': 7, 'peer_index': 2, 'peer_netnsid': 0,
+                   'alias': 'labnet.calico:netns01', 'mac': 'ee:ee:ee:ee:ee:ee', 'mtu': 1500, 'up': True}]
+    netns_links = {'netns01': [{'name': 'lo', 'kind': None, 'index': 1, 'up': True},
+                               {'name': 'eth0', 'kind': 'veth', 'index': 2, 'peer_index': 7, 'mtu': 1500,
+                                'up': True, 'addresses': ['10.10.0.2/32']}]}
+    iproute = FakeIPRoute(host_links, netns_links)
+    wanted = calico_veth.wanted_workloads(veth_params(
+        workloads=[{'workload': 'default.netns01', 'netns': 'netns01', 'address': '10.10.0.2'}]))
+    assert wanted[0]['host_ifname'] == 'caliadc59a9f7cf'
+    planner = calico_veth.VethPlanner(iproute)
+    host_changes, ns_changes, _before, purged, kept = calico_veth.purge_changes(iproute, planner, wanted)
+    assert purged == ['netns01'] and kept == [] and ns_changes == []  # the namespace is the new pair's
+    assert [c.args for c in host_changes] == [['link', 'del', old]]
+    ns_part, host_part, pod_part, _was, _after = planner.plan(wanted[0])
+    assert ns_part == []
+    assert host_part[0].args == ['link', 'add', 'caliadc59a9f7cf', 'address', 'ee:ee:ee:ee:ee:ee', 'type', 'veth',
+                                 'peer', 'name', 'eth0', 'netns', 'netns01']
+    assert ['addr', 'add', '10.10.0.2/32', 'dev', 'eth0'] in [c.args for c in pod_part]
+
+    # Without the renamed workload listed (teardown of another lab's pods), the namespace goes with it.
+    planner = calico_veth.VethPlanner(iproute)
+    _h, ns_changes, _b, purged, _k = calico_veth.purge_changes(iproute, planner, [])
+    assert purged == ['netns01'] and [c.args for c in ns_changes] == [['netns', 'del', 'netns01']]
