@@ -20,8 +20,11 @@ import ipaddress
 import re
 
 from ansible_collections.labnet.calico.plugins.module_utils import calico_selector
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
+    DEFAULT_K8S_NAMESPACE, LabError, check_k8s_namespace,
+)
 
-POLICY_KEYS = ('name', 'order', 'selector', 'types', 'ingress', 'egress')
+POLICY_KEYS = ('name', 'namespace', 'order', 'selector', 'types', 'ingress', 'egress')
 RULE_KEYS = ('action', 'protocol', 'icmp', 'source', 'destination')
 ENTITY_KEYS = ('selector', 'notSelector', 'nets', 'notNets', 'ports', 'notPorts')
 ACTIONS = ('Allow', 'Deny', 'Log', 'Pass')
@@ -30,6 +33,8 @@ PROTOCOLS = {'TCP': 6, 'UDP': 17, 'ICMP': 1, 'SCTP': 132, 'UDPLite': 136}
 PROTOCOL_NAMES = {6: 'tcp', 17: 'udp', 1: 'icmp', 132: 'sctp', 136: 'udplite'}
 PORT_PROTOCOLS = (6, 17, 132, 136)
 MAX_PORTS = 15          # one iptables multiport match (a range counts twice)
+# The label Calico gives every workload endpoint: its namespace (api v3 LabelNamespace). Pods may not set it.
+NAMESPACE_LABEL = 'projectcalico.org/namespace'
 # A policy name is a Kubernetes object name (a DNS subdomain); it names the policy's chains.
 _NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$')
 # Label keys and values as Kubernetes allows them (an optional DNS prefix and a name of 63).
@@ -50,7 +55,10 @@ def check_labels(host, index, labels, problems):
         problems.append('%s: %r must be a mapping of label to value' % (field, labels))
         return
     for key, value in labels.items():
-        if not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
+        if isinstance(key, str) and key.startswith('projectcalico.org/'):
+            problems.append('%s: key %r: the projectcalico.org/ prefix is Calico\'s own (it sets %s)'
+                            % (field, key, NAMESPACE_LABEL))
+        elif not isinstance(key, str) or not _LABEL_KEY_RE.match(key):
             problems.append('%s: key %r is not a label name (letters, digits, "-", "_", ".", at most 63, '
                             'an optional DNS prefix and "/")' % (field, key))
         if not isinstance(value, str) or not _LABEL_VALUE_RE.match(value):
@@ -105,7 +113,14 @@ def _ports(value, field):
     return ports
 
 
-def _entity(value, field, protocol):
+def _in_namespace(namespace, selector=None):
+    """A namespaced policy's rule selector as Calico's converter writes it (updateprocessors/rules.go
+    getEndpointSelector): limited to the policy's namespace."""
+    ns = "%s == '%s'" % (NAMESPACE_LABEL, namespace)
+    return ns if selector is None else '(%s) && (%s)' % (ns, selector)
+
+
+def _entity(value, field, protocol, namespace):
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -118,6 +133,8 @@ def _entity(value, field, protocol):
     for key in ('selector', 'notSelector'):
         if value.get(key) is not None:
             out[key] = calico_selector.canonical(_selector(value[key], '%s.%s' % (field, key)))
+    if out:  # any selector field limits the rule to the policy's namespace, notSelector too
+        out['selector'] = calico_selector.canonical(calico_selector.parse(_in_namespace(namespace, out.get('selector'))))
     for key in ('nets', 'notNets'):
         if value.get(key) is not None:
             out[key] = _nets(value[key], '%s.%s' % (field, key))
@@ -158,7 +175,7 @@ def _icmp(value, field, protocol):
     return out
 
 
-def _rule(value, field):
+def _rule(value, field, namespace):
     if not isinstance(value, dict):
         raise PolicyProblem('%s: %r must be a mapping (%s)' % (field, value, ', '.join(RULE_KEYS)))
     unknown = sorted(set(map(str, value)) - set(RULE_KEYS))
@@ -169,8 +186,8 @@ def _rule(value, field):
         raise PolicyProblem('%s.action: %r is not one of %s' % (field, action, ', '.join(ACTIONS)))
     protocol = _protocol(value.get('protocol'), field + '.protocol')
     return {'action': action, 'protocol': protocol, 'icmp': _icmp(value.get('icmp'), field + '.icmp', protocol),
-            'source': _entity(value.get('source'), field + '.source', protocol),
-            'destination': _entity(value.get('destination'), field + '.destination', protocol)}
+            'source': _entity(value.get('source'), field + '.source', protocol, namespace),
+            'destination': _entity(value.get('destination'), field + '.destination', protocol, namespace)}
 
 
 def _order(value, field):
@@ -191,7 +208,14 @@ def _policy(value, field):
     unknown = sorted(set(map(str, value)) - set(POLICY_KEYS))
     if unknown:
         raise PolicyProblem('%s: unknown key %s (a policy has %s)' % (field, ', '.join(unknown), ', '.join(POLICY_KEYS)))
-    selector = calico_selector.canonical(_selector(value.get('selector', 'all()'), field + '.selector'))
+    try:
+        namespace = check_k8s_namespace(value.get('namespace', DEFAULT_K8S_NAMESPACE), field + '.namespace')
+    except LabError as exc:
+        raise PolicyProblem(str(exc))
+    # networkpolicyprocessor.go: the policy's selector, and its namespace
+    selector = calico_selector.canonical(calico_selector.parse("(%s) && %s == '%s'" % (
+        calico_selector.canonical(_selector(value.get('selector', 'all()'), field + '.selector')),
+        NAMESPACE_LABEL, namespace)))
     rules = {}
     for kind in ('ingress', 'egress'):
         items = value.get(kind)
@@ -199,7 +223,7 @@ def _policy(value, field):
             items = []
         if not isinstance(items, list):
             raise PolicyProblem('%s.%s: %r must be a list of rules' % (field, kind, items))
-        rules[kind] = [_rule(item, '%s.%s[%d]' % (field, kind, index)) for index, item in enumerate(items)]
+        rules[kind] = [_rule(item, '%s.%s[%d]' % (field, kind, index), namespace) for index, item in enumerate(items)]
     types = value.get('types')
     if types is None:  # Calico's default: Ingress, and Egress when there are egress rules
         types = ['Ingress'] + (['Egress'] if rules['egress'] else [])
@@ -209,7 +233,8 @@ def _policy(value, field):
         if rules[kind] and type_ not in types:
             raise PolicyProblem('%s.%s: rules given but types %s has no %s (Calico would ignore them)'
                                 % (field, kind, types, type_))
-    return {'name': name, 'order': _order(value.get('order'), field + '.order'), 'selector': selector,
+    return {'name': name, 'namespace': namespace, 'order': _order(value.get('order'), field + '.order'),
+            'selector': selector,
             'types': [t for t in TYPES if t in types], 'ingress': rules['ingress'], 'egress': rules['egress']}
 
 
@@ -226,17 +251,17 @@ def check_policies(value):
         except PolicyProblem as exc:
             problems.append(str(exc))
             continue
-        if policy['name'] in names:
-            problems.append('calico_policies %s: the name is given twice' % policy['name'])
+        if (policy['namespace'], policy['name']) in names:
+            problems.append('calico_policies %s: the name is given twice in namespace %s' % (policy['name'], policy['namespace']))
             continue
-        names.add(policy['name'])
+        names.add((policy['namespace'], policy['name']))
         policies.append(policy)
     return ordered(policies), problems
 
 
 def ordered(policies):
     """Calico's order: by ``order`` (unset is last), then by name."""
-    return sorted(policies, key=lambda p: (p['order'] is None, p['order'] or 0.0, p['name']))
+    return sorted(policies, key=lambda p: (p['order'] is None, p['order'] or 0.0, p['namespace'], p['name']))
 
 
 def normalize(value):
@@ -247,13 +272,20 @@ def normalize(value):
     return policies
 
 
-def selects(selector, labels):
-    return calico_selector.selects(selector, labels or {})
+def pod_labels(pod):
+    """A pod's labels as Felix sees its endpoint: its own and its namespace (workloadendpointprocessor.go)."""
+    labels = dict(pod.get('labels') or {})
+    labels[NAMESPACE_LABEL] = pod.get('namespace') or DEFAULT_K8S_NAMESPACE
+    return labels
 
 
-def applies(policy, type_, labels):
-    """Whether POLICY is of TYPE ('Ingress'/'Egress') and selects a pod with LABELS."""
-    return type_ in policy['types'] and selects(policy['selector'], labels)
+def selects(selector, pod):
+    return calico_selector.selects(selector, pod_labels(pod))
+
+
+def applies(policy, type_, pod):
+    """Whether POLICY is of TYPE ('Ingress'/'Egress') and selects POD."""
+    return type_ in policy['types'] and selects(policy['selector'], pod)
 
 
 def _port_in(port, ranges):
@@ -263,10 +295,9 @@ def _port_in(port, ranges):
 def _entity_matches(entity, pod, port):
     """POD ({ip, labels}) and PORT against a rule's source or destination."""
     ip = ipaddress.IPv4Address(pod['ip'])
-    labels = pod.get('labels') or {}
-    if 'selector' in entity and not selects(entity['selector'], labels):
+    if 'selector' in entity and not selects(entity['selector'], pod):
         return False
-    if 'notSelector' in entity and selects(entity['notSelector'], labels):
+    if 'notSelector' in entity and selects(entity['notSelector'], pod):
         return False
     if 'nets' in entity and not any(ip in ipaddress.IPv4Network(n) for n in entity['nets']):
         return False
@@ -293,7 +324,7 @@ def rule_matches(rule, src, dst, protocol, port, icmp_type=8):
 def direction_verdict(policies, type_, local, src, dst, protocol, port):
     """'allow' or 'deny' (and the deciding policy) of one direction at pod LOCAL."""
     kind = type_.lower()
-    selecting = [p for p in policies if applies(p, type_, local.get('labels'))]
+    selecting = [p for p in policies if applies(p, type_, local)]
     if not selecting:
         return 'allow', 'profile (no policy selects %s)' % local['name']
     for policy in selecting:

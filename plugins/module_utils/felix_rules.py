@@ -19,15 +19,14 @@ import re
 from collections import OrderedDict
 
 from ansible_collections.labnet.calico.plugins.module_utils import calico_selector
-from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import PROTOCOL_NAMES, applies
+from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import PROTOCOL_NAMES, applies, pod_labels
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import DEFAULT_K8S_NAMESPACE
 
 CHAIN_PREFIX = 'cali-'          # rule_defs.go ChainNamePrefix: every chain the lab owns
 MAX_CHAIN_NAME = 28             # iptables/table.go MaxChainNameLength
 HASH_LENGTH = 16                # generictables HashLength
 COMMENT_PREFIX = 'cali:'        # the rule id comment Felix writes
 MARK_ACCEPT, MARK_PASS = 0x10000, 0x20000   # Felix's first two bits of its default mark mask 0xffff0000
-NAMESPACE = 'default'           # the lab's pods are all in one namespace (the veth hash uses default.<pod>)
-PROFILE = 'kns.' + NAMESPACE    # the namespace's profile: allow in both directions
 TIER = 'default'
 WORKLOAD_IFACE_PREFIX = 'cali'
 BUILTIN_JUMPS = (('INPUT', 'cali-INPUT'), ('FORWARD', 'cali-FORWARD'), ('OUTPUT', 'cali-OUTPUT'))
@@ -44,14 +43,14 @@ def length_limited(prefix, suffix, max_length=MAX_CHAIN_NAME):
     return prefix + suffix
 
 
-def policy_id(name):
+def policy_id(name, namespace=DEFAULT_K8S_NAMESPACE):
     """types.PolicyID.ID() of a NetworkPolicy: np/<namespace>/<name>."""
-    return 'np/%s/%s' % (NAMESPACE, name)
+    return 'np/%s/%s' % (namespace, name)
 
 
-def policy_chain(direction, name):
+def policy_chain(direction, name, namespace=DEFAULT_K8S_NAMESPACE):
     """cali-pi-<id> (ingress) or cali-po-<id> (egress), length-limited as Felix does."""
-    return length_limited('cali-pi-' if direction == 'ingress' else 'cali-po-', policy_id(name))
+    return length_limited('cali-pi-' if direction == 'ingress' else 'cali-po-', policy_id(name, namespace))
 
 
 def endpoint_chain(direction, ifname):
@@ -59,8 +58,13 @@ def endpoint_chain(direction, ifname):
     return length_limited('cali-tw-' if direction == 'to' else 'cali-fw-', ifname)
 
 
-def profile_chain(direction):
-    return length_limited('cali-pri-' if direction == 'ingress' else 'cali-pro-', PROFILE)
+def profile(namespace):
+    """A namespace's profile (kns.<namespace>), which allows both ways."""
+    return 'kns.' + namespace
+
+
+def profile_chain(direction, namespace=DEFAULT_K8S_NAMESPACE):
+    return length_limited('cali-pri-' if direction == 'ingress' else 'cali-pro-', profile(namespace))
 
 
 def rule_ids(chain, bodies):
@@ -116,7 +120,7 @@ class Renderer(object):
     def selector_set(self, selector):
         node = calico_selector.parse(selector)
         name = calico_selector.ipset_name(node)
-        self.sets[name] = sorted(p['ip'] for p in self.pods if calico_selector.evaluate(node, p.get('labels') or {}))
+        self.sets[name] = sorted(p['ip'] for p in self.pods if calico_selector.evaluate(node, pod_labels(p)))
         return name
 
     def nets_match(self, nets, flag, direction, negated):
@@ -167,11 +171,11 @@ class Renderer(object):
                 bodies.append(prefix + _set_mark(bit))
                 bodies.append(_mark(bit) + ' -j RETURN')
         if bodies:
-            bodies[0] = _comment('NetworkPolicy %s/%s %s' % (NAMESPACE, policy['name'], direction)) + ' ' + bodies[0]
+            bodies[0] = _comment('NetworkPolicy %s/%s %s' % (policy['namespace'], policy['name'], direction)) + ' ' + bodies[0]
         return bodies
 
 
-def _endpoint_bodies(policies, direction, from_workload):
+def _endpoint_bodies(policies, direction, from_workload, namespace):
     """endpoints.go endpointIptablesChain: conntrack, clear the marks, the tier, the profile."""
     bodies = ['-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-m conntrack --ctstate INVALID -j DROP',
               '-j MARK --set-xmark 0x0/0x%x' % (MARK_ACCEPT | MARK_PASS)]
@@ -181,11 +185,11 @@ def _endpoint_bodies(policies, direction, from_workload):
     if policies:
         bodies.append('%s -j MARK --set-xmark 0x0/0x%x' % (_comment('Start of tier ' + TIER), MARK_PASS))
         for policy in policies:
-            bodies.append('%s -j %s' % (_clear(MARK_PASS), policy_chain(direction, policy['name'])))
+            bodies.append('%s -j %s' % (_clear(MARK_PASS), policy_chain(direction, policy['name'], policy['namespace'])))
             bodies.append('%s %s -j RETURN' % (_comment('Return if policy accepted'), _mark(MARK_ACCEPT)))
         bodies.append('%s %s -j DROP' % (_comment('End of tier %s. Drop if no policies passed packet' % TIER),
                                          _clear(MARK_PASS)))
-    bodies.append('-j ' + profile_chain(direction))
+    bodies.append('-j ' + profile_chain(direction, namespace))
     bodies.append('%s %s -j RETURN' % (_comment('Return if profile accepted'), _mark(MARK_ACCEPT)))
     bodies.append('%s -j DROP' % _comment('Drop if no profiles matched'))
     return bodies
@@ -211,20 +215,22 @@ def render(host_pods, lab_pods, policies):
     bodies['cali-to-wl-dispatch'] = ['-o %s -g %s' % (p['host_ifname'], endpoint_chain('to', p['host_ifname']))
                                      for p in pods] + ['%s -j DROP' % _comment('Unknown interface')]
     used = {'ingress': [], 'egress': []}
+    namespaces = sorted(set(pod.get('namespace') or DEFAULT_K8S_NAMESPACE for pod in pods)) or [DEFAULT_K8S_NAMESPACE]
     for pod in pods:
         for direction, type_, chain_dir in (('ingress', 'Ingress', 'to'), ('egress', 'Egress', 'from')):
-            selecting = [p for p in policies if applies(p, type_, pod.get('labels'))]
+            selecting = [p for p in policies if applies(p, type_, pod)]
             for policy in selecting:
                 if policy not in used[direction]:
                     used[direction].append(policy)
-            bodies[endpoint_chain(chain_dir, pod['host_ifname'])] = _endpoint_bodies(selecting, direction,
-                                                                                    chain_dir == 'from')
+            bodies[endpoint_chain(chain_dir, pod['host_ifname'])] = _endpoint_bodies(
+                selecting, direction, chain_dir == 'from', pod.get('namespace') or DEFAULT_K8S_NAMESPACE)
     for direction in ('ingress', 'egress'):
-        bodies[profile_chain(direction)] = [
-            '%s %s' % (_comment('Profile %s %s' % (PROFILE, direction)), _set_mark(MARK_ACCEPT)),
-            _mark(MARK_ACCEPT) + ' -j RETURN']
+        for namespace in namespaces:
+            bodies[profile_chain(direction, namespace)] = [
+                '%s %s' % (_comment('Profile %s %s' % (profile(namespace), direction)), _set_mark(MARK_ACCEPT)),
+                _mark(MARK_ACCEPT) + ' -j RETURN']
         for policy in used[direction]:
-            bodies[policy_chain(direction, policy['name'])] = renderer.policy_rules(policy, direction)
+            bodies[policy_chain(direction, policy['name'], policy['namespace'])] = renderer.policy_rules(policy, direction)
     chains = OrderedDict((name, rule_lines(name, rules)) for name, rules in bodies.items())
     jumps = OrderedDict()
     for builtin, target in BUILTIN_JUMPS:

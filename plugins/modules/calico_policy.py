@@ -57,6 +57,13 @@ options:
       netns:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
+      namespace:
+        description: The pod's Kubernetes namespace (its profile C(kns.<namespace>); policies select pods of their own namespace).
+        type: str
+        default: default
+      workload:
+        description: Ignored (so the lab plan's pods can be passed as they are).
+        type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
     type: list
@@ -81,10 +88,17 @@ options:
       netns:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
+      namespace:
+        description: The pod's Kubernetes namespace (its profile C(kns.<namespace>); policies select pods of their own namespace).
+        type: str
+        default: default
+      workload:
+        description: Ignored (so the lab plan's pods can be passed as they are).
+        type: str
   policies:
     description:
       - The policies, in the shape of Calico's C(projectcalico.org/v3) NetworkPolicy spec (C(name),
-        C(order), C(selector), C(types), C(ingress), C(egress)); see C(docs/policy.md).
+        C(namespace) (default C(default)), C(order), C(selector), C(types), C(ingress), C(egress)); see C(docs/policy.md).
     type: list
     elements: dict
     default: []
@@ -146,7 +160,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_policies
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_ifname, parse_ipv4_address, run_argv,
+    LabError, check_ifname, check_k8s_namespace, parse_ipv4_address, run_argv,
 )
 
 
@@ -155,7 +169,8 @@ def _pods(items, option, with_ifname):
     for index, item in enumerate(items):
         field = '%s[%d]' % (option, index)
         pod = {'name': item['name'], 'ip': str(parse_ipv4_address(item['ip'], field + '.ip')),
-               'labels': dict((str(k), str(v)) for k, v in (item.get('labels') or {}).items())}
+               'labels': dict((str(k), str(v)) for k, v in (item.get('labels') or {}).items()),
+               'namespace': check_k8s_namespace(item['namespace'], field + '.namespace')}
         if with_ifname:
             pod['host_ifname'] = check_ifname(item['host_ifname'], field + '.host_ifname')
             if not pod['host_ifname'].startswith(felix_rules.WORKLOAD_IFACE_PREFIX):
@@ -178,9 +193,10 @@ def _lab_builtin_lines(current):
 def main():
     pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                        host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
-                       netns=dict(type='str'))
+                       namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'))
     lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
-                           labels=dict(type='dict', default={}), host_ifname=dict(type='str'), netns=dict(type='str'))
+                           labels=dict(type='dict', default={}), namespace=dict(type='str', default='default'),
+                           host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'))
     module = AnsibleModule(
         argument_spec=dict(
             pods=dict(type='list', elements='dict', options=pod_options, default=[]),

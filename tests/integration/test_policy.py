@@ -14,7 +14,7 @@ import yaml
 
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import normalize
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
 from test_playbooks import labs, run_playbook  # noqa: F401  # pylint: disable=unused-import
 
@@ -47,7 +47,9 @@ def wanted(data, lab, host):
     pods = []
     for name, hostvars in group.items():
         for w in hostvars['calico_workloads']:
-            pods.append(dict(w, labels=w.get('labels') or {}, host=name, host_ifname=workload_host_ifname(w['name'])))
+            namespace = w.get('namespace', 'default')
+            pods.append(dict(w, labels=w.get('labels') or {}, host=name, namespace=namespace,
+                             host_ifname=workload_host_ifname(workload_id(namespace, w['name']))))
     mine = [p for p in pods if p['host'] == lab.names[host]]
     return felix_rules.render(mine, pods, normalize(data['all']['vars']['calico_policies']))
 
@@ -81,7 +83,7 @@ def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
         changes = felix_rules.plan(current, wanted(data, lab, host), lab_sets(n[host]))
         assert not felix_rules.changed(changes), (host, changes, text)
         assert re.search(r'^-A FORWARD -m comment --comment "cali:\S{16}" -j cali-FORWARD$', text, re.M), text
-    web1 = 'cali-tw-' + workload_host_ifname(n['web-1'])
+    web1 = 'cali-tw-' + workload_host_ifname(workload_id('default', n['web-1']))
     tw = [l for l in saved(n['node-1']).splitlines() if l.startswith('-A %s ' % web1)]
     order = [felix_rules.policy_chain('ingress', p) for p in ('admin-pass', 'allow-clients-http', 'web-default-deny')]
     assert [l.split(' -j ')[-1] for l in tw if ' -j cali-pi-' in l] == order
@@ -93,7 +95,7 @@ def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
     # from-workload chain accepted return traffic as ESTABLISHED.
     counted = saved(n['node-1'], counters=True)
     assert counter(counted, web1, 'End of tier default') > 0
-    fw_client = 'cali-fw-' + workload_host_ifname(n['client-1'])
+    fw_client = 'cali-fw-' + workload_host_ifname(workload_id('default', n['client-1']))
     assert counter(counted, fw_client, 'RELATED,ESTABLISHED -j ACCEPT') > 0
 
     # Rerun: nothing changes on any host.

@@ -54,7 +54,8 @@ def test_defaults_and_order():
     assert [p['name'] for p in policies] == ['a', 'b', 'z']  # by order, unset last, then by name
     assert policies[0]['types'] == ['Ingress']
     assert policies[1]['types'] == ['Ingress', 'Egress']
-    assert policies[2]['selector'] == 'all()'
+    # Calico's converter adds the policy's namespace to its selector (networkpolicyprocessor.go)
+    assert policies[2]['selector'] == '(all() && projectcalico.org/namespace == "default")'
 
 
 def test_labels_checked():
@@ -66,6 +67,9 @@ def test_labels_checked():
     problems = []
     check_labels('host-a', 1, ['app'], problems)
     assert 'must be a mapping' in problems[0]
+    problems = []
+    check_labels('host-a', 2, {'projectcalico.org/namespace': 'prod'}, problems)
+    assert "Calico's own" in problems[0]
 
 
 def test_inventory_check_refuses_bad_policy_and_labels():
@@ -124,3 +128,18 @@ def test_matrix_services():
                               ('web', 'client', 'icmp'), ('web', 'client', 'tcp/80')]
     assert matrix[('client', 'web', 'tcp/80')][0] == 'allow'
     assert matrix[('client', 'web', 'icmp')][0] == 'deny'
+
+
+def test_namespaces_as_calico():
+    shop_web = dict(WEB, name='shop-web', ip='10.244.2.2', namespace='shop')
+    shop_client = dict(CLIENT, name='shop-client', ip='10.244.2.3', namespace='shop')
+    policies = normalize([dict(DENY_WEB, namespace='shop'), dict(ALLOW_80, namespace='shop')])
+    assert verdict(policies, CLIENT, WEB, 1)[0] == 'allow'              # default's web: no policy of its namespace
+    assert verdict(policies, shop_client, shop_web, 6, 80)[0] == 'allow'
+    assert verdict(policies, CLIENT, shop_web, 6, 80)[0] == 'deny'      # a client of another namespace
+    not_client = {'name': 'p', 'namespace': 'shop', 'selector': 'app == "web"', 'ingress': [
+        {'action': 'Allow', 'source': {'notSelector': 'role == "client"'}}]}
+    policies = normalize([not_client])
+    assert verdict(policies, dict(OTHER, namespace='shop'), shop_web, 1)[0] == 'allow'
+    assert verdict(policies, OTHER, shop_web, 1)[0] == 'deny'           # notSelector limits to the namespace too
+    assert problems_of([{'name': 'p', 'namespace': 'Bad_NS'}])[0].startswith('calico_policies p.namespace')

@@ -5,6 +5,7 @@ import os
 
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules as fr
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import normalize
+from ansible_collections.labnet.calico.plugins.module_utils.calico_selector import ipset_name, parse
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 # The policies and pods the recorded host was programmed with (calico_policy, then `iptables -A FORWARD -j other`).
@@ -60,8 +61,10 @@ def test_render_layout():
     # the client is selected by no policy: its chain goes straight to the profile
     assert not any('cali-pi-' in line for line in chains['cali-tw-cali1234567890b'])
     assert chains[fr.policy_chain('ingress', 'web-default-deny')] == []
-    assert wanted['sets'] == {'cali40n:JJZsmcTGf12_2Addf9RDv2D': ['10.244.0.0/24', '10.245.0.0/24'],
-                              'cali40s:Djx4jfRE_TwnMVpqaxS1NR3': ['10.244.0.3']}
+    clients = ipset_name(parse('(projectcalico.org/namespace == "default") && (role == "client")'))
+    assert wanted['sets'] == {fr.net_set_name(['10.244.0.0/24', '10.245.0.0/24']): ['10.244.0.0/24', '10.245.0.0/24'],
+                              clients: ['10.244.0.3']}
+    assert clients == 'cali40s:ZGa_lby9e9aiwiNsOx93UJY'
     assert wanted['jumps']['FORWARD'].startswith('-I FORWARD 1 -m comment --comment "cali:')
 
 
@@ -115,3 +118,11 @@ def test_ipset_text_new_and_changed_members():
                       {'cali40s:a': ['10.0.0.2', '10.0.0.9']})
     assert fr.ipset_create_text(changes) == 'add cali40s:a 10.0.0.1\n'
     assert fr.ipset_cleanup_text(changes) == 'del cali40s:a 10.0.0.9\n'
+
+
+def test_profile_per_namespace():
+    pods = [dict(PODS[0], namespace='shop'), PODS[1]]
+    chains = fr.render(pods, pods, [])['chains']
+    assert 'cali-pri-kns.shop' in chains and 'cali-pro-kns.default' in chains
+    assert chains['cali-tw-cali1234567890a'][-3].endswith('-j cali-pri-kns.shop')
+    assert fr.policy_chain('ingress', 'a', 'shop') == 'cali-pi-np/shop/a'
