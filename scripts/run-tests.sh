@@ -42,6 +42,21 @@ seeds_lab() {  # seeds_lab up|check|down: the seeds' lab a user would leave runn
   esac
 }
 
+# The Docker engine, only for the steps that use it (the docker integration test, a docker scenario):
+# scripts/dockerd.sh starts one when none answers and stops only the one it started.
+# DOCKER_TESTS=0 leaves the engine alone (the docker tests then skip, saying why).
+docker_started=0
+docker_engine() {  # docker_engine up|down
+  [ "${DOCKER_TESTS:-0}" = 1 ] || return 0
+  case "$1" in
+    up) if ! docker info >/dev/null 2>&1; then
+          bounded 120 ./scripts/dockerd.sh start && docker_started=1 || echo "no Docker engine: the docker tests skip" >&2
+        fi ;;
+    down) if [ "$docker_started" = 1 ]; then bounded 120 ./scripts/dockerd.sh stop || true; docker_started=0; fi ;;
+  esac
+}
+
+trap 'docker_engine down' EXIT
 failed=()
 timings=()   # "step seconds": printed last, so the tail of a CI log says where the time went
 for step in "${steps[@]}"; do
@@ -56,10 +71,12 @@ for step in "${steps[@]}"; do
         [ -f "molecule/$scenario/molecule.yml" ] || { echo "no scenario $scenario" >&2; failed+=("molecule:$scenario"); continue; }
         echo "=== molecule test -s $scenario"
         start=$SECONDS
+        [ "$scenario" != docker ] || docker_engine up
         if ! bounded "$scenario_limit" molecule test -s "$scenario"; then
           failed+=("molecule:$scenario")
           bounded 300 molecule destroy -s "$scenario" || true   # a killed run left its lab
         fi
+        [ "$scenario" != docker ] || docker_engine down
         echo "=== molecule $scenario: $((SECONDS - start)) s"
         timings+=("molecule:$scenario $((SECONDS - start))")
         if [ ! -e "$installed" ] && [ -e "$installed_copy" ]; then   # the scenarios use the checkout itself
@@ -71,7 +88,9 @@ for step in "${steps[@]}"; do
       if [ "$guard" = 1 ] && ! seeds_lab up; then
         echo "the seeds' lab did not come up (/tmp/labnet-seeds-up.log)" >&2; failed+=("integration:seeds-lab-up"); guard=0
       fi
+      docker_engine up
       bounded "${STEP_LIMIT_integration:-${limit[integration]}}" make integration || failed+=("integration")
+      docker_engine down
       if [ "$guard" = 1 ]; then
         seeds_lab check || { echo "the seeds' lab was changed by the suite (/tmp/labnet-seeds-check.log)" >&2
                              failed+=("integration:seeds-lab-intact"); }

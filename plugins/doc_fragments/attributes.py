@@ -36,3 +36,14 @@ attributes:
     description: Changes nothing, so it has no diff.
     support: none
 '''
+
+    # Modules that change something (or measure) but have no diff to show.
+    NO_DIFF = r'''
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Has no diff to show.
+    support: none
+'''

@@ -23,7 +23,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     parse_ipv4_network,
 )
 
-PROVIDERS = ('netns', 'qemu', 'auto')
+PROVIDERS = ('netns', 'qemu', 'docker', 'auto')
 MODES = ('bgp', 'ipip', 'vxlan', 'any')
 ENCAP_MODES = ('always', 'cross_subnet')
 ROUTINGS = ('static', 'bird')
