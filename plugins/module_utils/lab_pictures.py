@@ -31,36 +31,44 @@ def _subnets(plan):
     return found
 
 
+ASCII_PER_ROW = 2   # boxes side by side: a line stays short enough for the YAML callback not to fold it
+
+
+def _ascii_box(item, host, tunnel):
+    lines = [host, item['node_address'], 'block %s' % item['block']]
+    for w in item['workloads']:
+        lines += ['[%s %s]' % (w['name'], w['ip']), '  veth %s' % w['host_ifname']]
+    if tunnel:
+        lines.append('%s %s' % (tunnel.split(' ')[0], item['tunnel_address']))
+    lines.append(item['underlay_dev'])
+    width = max(len(line) for line in lines) + 2
+    return (['+' + '-' * width + '+'] + ['| ' + line.ljust(width - 1) + '|' for line in lines]
+            + ['+' + '-' * width + '+'])
+
+
 def lab_ascii(plan, mode='any'):
-    """The lab as the seeds draw it: each host a box with its pods and block, the underlay under them."""
+    """The lab as the seeds draw it: each host a box with its address, block and pods (their veths), the
+    hosts of one underlay subnet side by side (two to a row) above a line that names the subnet."""
     if not plan:
         raise LabError('the plan has no hosts')
     tunnel = MODE_TUNNELS.get(mode)
-    boxes = []
-    for host in sorted(plan):
-        item = plan[host]
-        lines = ['%s  %s' % (host, item['node_address']), 'block %s' % item['block']]
-        for w in item['workloads']:
-            lines.append('[%s %s] - %s' % (w['name'], w['ip'], w['host_ifname']))
-        if tunnel:
-            lines.append('%s %s' % (tunnel.split(' ')[0], item['tunnel_address']))
-        lines.append('%s' % item['underlay_dev'])
-        width = max(len(line) for line in lines) + 2
-        boxes.append(['+' + '-' * width + '+'] + ['| ' + line.ljust(width - 1) + '|' for line in lines]
-                     + ['+' + '-' * width + '+'])
     out = ['Lab (%s)' % MODE_TEXT.get(mode, mode)]
-    for subnet, hosts in _subnets(plan):
-        group = [boxes[sorted(plan).index(h)] for h in hosts]
-        height = max(len(b) for b in group)
-        # Boxes of one row as tall as the tallest (blank lines above the bottom border).
-        group = [b[:-1] + ['|' + ' ' * (len(b[0]) - 2) + '|'] * (height - len(b)) + b[-1:] for b in group]
-        for row in range(height):
-            out.append('   '.join(b[row] for b in group).rstrip())
-        span = sum(len(b[0]) for b in group) + 3 * (len(group) - 1)
-        stems = '   '.join(' ' * (len(b[0]) // 2) + '|' + ' ' * (len(b[0]) - len(b[0]) // 2 - 1) for b in group)
-        out.append(stems.rstrip())
-        out.append(('=' * span) + '  underlay %s' % subnet)
-    if len(_subnets(plan)) > 1:
+    subnets = _subnets(plan)
+    for subnet, hosts in subnets:
+        span = 0
+        for first in range(0, len(hosts), ASCII_PER_ROW):
+            group = [_ascii_box(plan[h], h, tunnel) for h in hosts[first:first + ASCII_PER_ROW]]
+            height = max(len(b) for b in group)
+            # Boxes of one row as tall as the tallest (blank lines above the bottom border).
+            group = [b[:-1] + ['|' + ' ' * (len(b[0]) - 2) + '|'] * (height - len(b)) + b[-1:] for b in group]
+            for row in range(height):
+                out.append('   '.join(b[row] for b in group).rstrip())
+            out.append('   '.join(' ' * (len(b[0]) // 2) + '|' + ' ' * (len(b[0]) - len(b[0]) // 2 - 1)
+                                  for b in group).rstrip())
+            span = max(span, sum(len(b[0]) for b in group) + 3 * (len(group) - 1))
+        out.append('=' * span)
+        out.append('underlay %s' % subnet)
+    if len(subnets) > 1:
         out.append('(the subnets are joined by a router)')
     if tunnel:
         out.append('between hosts: %s' % tunnel)

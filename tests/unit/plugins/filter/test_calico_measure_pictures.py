@@ -18,8 +18,11 @@ def test_ascii_seeds_lab():
     lines = lab_pictures.lab_ascii(plan_of(SEEDS), 'bgp')
     text = '\n'.join(lines)
     assert lines[0].startswith('Lab (BGP')
-    for word in ('host-a  172.16.91.201/24', 'block 10.10.1.0/24', '[netns04 10.10.1.2]', 'underlay 172.16.91.0/24'):
+    for word in ('| host-a', '| 172.16.91.201/24', 'block 10.10.1.0/24', '[netns04 10.10.1.2]', 'underlay 172.16.91.0/24',
+                 '  veth cali'):
         assert word in text
+    # Short enough for the YAML callback (80 columns) not to fold a line.
+    assert max(len(line) for line in lines) <= 80
     assert 'tunl0' not in text
     # The two boxes side by side, one underlay line under both.
     assert sum(1 for line in lines if line.startswith('====')) == 1
@@ -29,6 +32,8 @@ def test_ascii_seeds_lab():
 def test_ascii_two_subnets_vxlan():
     text = '\n'.join(lab_pictures.lab_ascii(plan_of(TWO_SUBNETS, 'vxlan', 'cross_subnet'), 'vxlan'))
     assert text.count('underlay 192.168.8') == 2 and 'joined by a router' in text
+    lines = lab_pictures.lab_ascii(plan_of(TWO_SUBNETS[:2] + [('node-4', '192.168.81.14/24', '10.244.1.0/26', [])]))
+    assert sum(1 for line in lines if '| node-' in line) == 2    # three hosts on one subnet: two rows
     assert 'vxlan.calico 10.244.0.128' in text
     with pytest.raises(LabError):
         lab_pictures.lab_ascii({})
