@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Opt-in check (not in CI: about 40 minutes under TCG): the default inventory's IPIP playbook on a
+# Opt-in check (not in CI: about 12 minutes under TCG on 2 cores): the default inventory's IPIP playbook on a
 # kernel that HAS the ipip driver, where calico_lab_provider: auto must choose network namespaces.
 # This machine's kernel may have no ipip driver, so the check runs inside one QEMU VM (the
 # labnet.calico.qemu_hosts image, whose Debian kernel has ipip), as its own Ansible controller:

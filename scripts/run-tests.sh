@@ -2,10 +2,11 @@
 # Runs every test of the collection on this machine, as root, installing what they need first:
 # unit tests, module integration tests on real namespaces, ansible-test sanity, ansible-lint, the
 # Galaxy import check of the built tarball (galaxy-importer, antsibull-docs lint), and the
-# Molecule scenarios (netns lab, IPIP on QEMU VMs, IPIP cross-subnet on VMs).
+# Molecule scenarios (netns lab, IPIP on QEMU VMs, the seeds' lab on Docker, IPIP cross-subnet on VMs).
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule molecule-vm-extra
-# `molecule` runs the scenarios CI runs (netns, netns with BIRD, two IPIP VMs); `molecule-vm-extra` the
+# `molecule` runs the scenarios CI runs (netns, netns with BIRD, two IPIP VMs, two Docker containers: about
+# 80 s with the image cached, a minute more to build it); `molecule-vm-extra` the
 # four-VM ipip-cross-subnet scenario (about 20 minutes under TCG on 2 cores, too long for CI's budget; its
 # per-pair plain/encapsulated decision is the one the VXLAN cross_subnet integration test checks on the wire).
 # Every step and every Molecule scenario has a time limit (coreutils timeout; STEP_LIMIT_<step>,
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
-scenarios=(default bird ipip)
+scenarios=(default bird ipip docker)
 extra_scenarios=(ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint galaxy molecule)
@@ -42,6 +43,21 @@ seeds_lab() {  # seeds_lab up|check|down: the seeds' lab a user would leave runn
   esac
 }
 
+# The Docker engine, only for the steps that use it (the docker integration test, a docker scenario):
+# scripts/dockerd.sh starts one when none answers and stops only the one it started.
+# The integration step starts it only with DOCKER_TESTS=1 (test_docker.py skips otherwise, saying why):
+# the docker scenario covers the same lab in CI's time.
+docker_started=0
+docker_engine() {  # docker_engine up|down
+  case "$1" in
+    up) if ! docker info >/dev/null 2>&1; then
+          bounded 120 ./scripts/dockerd.sh start && docker_started=1 || echo "no Docker engine: the docker tests skip" >&2
+        fi ;;
+    down) if [ "$docker_started" = 1 ]; then bounded 120 ./scripts/dockerd.sh stop || true; docker_started=0; fi ;;
+  esac
+}
+
+trap 'docker_engine down' EXIT
 failed=()
 timings=()   # "step seconds": printed last, so the tail of a CI log says where the time went
 for step in "${steps[@]}"; do
@@ -56,10 +72,12 @@ for step in "${steps[@]}"; do
         [ -f "molecule/$scenario/molecule.yml" ] || { echo "no scenario $scenario" >&2; failed+=("molecule:$scenario"); continue; }
         echo "=== molecule test -s $scenario"
         start=$SECONDS
+        [ "$scenario" != docker ] || docker_engine up
         if ! bounded "$scenario_limit" molecule test -s "$scenario"; then
           failed+=("molecule:$scenario")
           bounded 300 molecule destroy -s "$scenario" || true   # a killed run left its lab
         fi
+        [ "$scenario" != docker ] || docker_engine down
         echo "=== molecule $scenario: $((SECONDS - start)) s"
         timings+=("molecule:$scenario $((SECONDS - start))")
         if [ ! -e "$installed" ] && [ -e "$installed_copy" ]; then   # the scenarios use the checkout itself
@@ -71,7 +89,9 @@ for step in "${steps[@]}"; do
       if [ "$guard" = 1 ] && ! seeds_lab up; then
         echo "the seeds' lab did not come up (/tmp/labnet-seeds-up.log)" >&2; failed+=("integration:seeds-lab-up"); guard=0
       fi
+      [ "${DOCKER_TESTS:-0}" != 1 ] || docker_engine up
       bounded "${STEP_LIMIT_integration:-${limit[integration]}}" make integration || failed+=("integration")
+      docker_engine down
       if [ "$guard" = 1 ]; then
         seeds_lab check || { echo "the seeds' lab was changed by the suite (/tmp/labnet-seeds-check.log)" >&2
                              failed+=("integration:seeds-lab-intact"); }

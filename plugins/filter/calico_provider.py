@@ -2,13 +2,15 @@
 # Copyright: labnet.calico contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """calico_lab_provider: auto - network namespaces of this machine where its kernel can run the mode,
-QEMU VMs (their own kernel) otherwise. Reads /sys and /lib/modules only: nothing is loaded."""
+QEMU VMs (their own kernel) otherwise. Reads /sys and /lib/modules only: nothing is loaded.
+calico_lab_provider: docker - containers of the Docker engine; they share its host's kernel."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
+import subprocess
 
 # The kernel driver each mode's tunnel device needs; BGP mode needs none.
 MODE_DRIVERS = {'ipip': 'ipip', 'vxlan': 'vxlan'}
@@ -67,13 +69,45 @@ def calico_provider_reason(provider, mode='any', host=None, vm_run_dir=None):
     return _choose(provider or '', mode, host, vm_run_dir)[1]
 
 
+def docker_container_running(name, docker='docker', timeout=30):
+    """Whether the Docker engine runs a container NAME (False when there is no engine or no container)."""
+    try:
+        result = subprocess.run([docker, 'container', 'inspect', '--format', '{{.State.Running}}', name],
+                                capture_output=True, text=True, timeout=timeout, check=False,
+                                env=dict(os.environ, LC_ALL='C'))
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0 and result.stdout.strip() == 'true'
+
+
+def mode_refusal(provider, mode, **kernel):
+    """Why PROVIDER cannot run MODE here, or '' when it can: a docker lab host shares the kernel of the
+    Docker engine's machine (this one), so a mode whose tunnel driver that kernel lacks cannot run."""
+    driver = MODE_DRIVERS.get(mode)
+    if provider != 'docker' or not driver:
+        return ''
+    found, where = kernel_driver(driver, **kernel)
+    if found:
+        return ''
+    return ('calico_lab_provider: docker cannot run %s mode here: containers share this machine\'s kernel (%s), '
+            'which has no %s driver (%s). Use calico_lab_provider: qemu (VMs with a kernel of their own) or auto '
+            'for %s mode.' % (MODE_NAMES[mode], os.uname()[2], driver, where, MODE_NAMES[mode]))
+
+
+def calico_provider_refusal(provider, mode='any'):
+    """Why PROVIDER cannot run MODE on this machine, or '' when it can."""
+    return mode_refusal(provider or '', mode)
+
+
 def calico_host_running(provider, host, netns_name=None, vm_run_dir=None, netns_dir='/run/netns'):
-    """Whether the lab host a provider of this machine makes is there now: its namespace, or its VM's
-    pid file. Hosts reached over SSH are always taken to be there."""
+    """Whether the lab host a provider of this machine makes is there now: its namespace, its VM's
+    pid file, or its running container. Hosts reached over SSH are always taken to be there."""
     if provider == 'netns':
         return os.path.exists(os.path.join(netns_dir, netns_name or host))
     if provider == 'qemu':
         return os.path.exists(os.path.join(os.path.expanduser(vm_run_dir or DEFAULT_VM_RUN_DIR), host, 'qemu.pid'))
+    if provider == 'docker':
+        return docker_container_running(host)
     return True
 
 
@@ -86,4 +120,5 @@ def calico_provider_hosts(hostvars, hosts, wanted, mode='any', vm_run_dir=None):
 class FilterModule(object):
     def filters(self):
         return {'calico_provider': calico_provider, 'calico_provider_reason': calico_provider_reason,
-                'calico_provider_hosts': calico_provider_hosts, 'calico_host_running': calico_host_running}
+                'calico_provider_hosts': calico_provider_hosts, 'calico_host_running': calico_host_running,
+                'calico_provider_refusal': calico_provider_refusal}

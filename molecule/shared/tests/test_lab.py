@@ -153,7 +153,7 @@ def test_pods_reach_pods_on_other_hosts(host):
 
 def bird_socket(host):
     name = host.backend.get_hostname()
-    if RUNNER.get_variables(name).get('calico_lab_provider') == 'netns':
+    if RUNNER.get_variables(name).get('calico_lab_provider') in ('netns', 'docker'):  # a process of the lab's
         return '/run/labnet-calico-bird-%s/bird.ctl' % name
     return '/run/bird/bird.ctl'
 

@@ -58,7 +58,7 @@ RULES = {
     'routing': (everywhere(calico_routing='bgpp'), 'bgp', ['host-a, host-b: calico_routing', "'bgpp'"]),
     'ipip_mode': (everywhere(calico_ipip_mode='sometimes'), 'ipip', ['calico_ipip_mode', "'sometimes'"]),
     'vxlan_mode': (everywhere(calico_vxlan_mode='crosssubnet'), 'vxlan', ['calico_vxlan_mode', "'crosssubnet'"]),
-    'provider': (everywhere(calico_lab_provider='docker'), 'bgp', ['calico_lab_provider', "'docker'"]),
+    'provider': (everywhere(calico_lab_provider='vagrant'), 'bgp', ['calico_lab_provider', "'vagrant'"]),
     'lab-wide differs': (on('host-b', calico_as_number=64513), 'bgp',
                          ['calico_as_number', 'hosts differ', 'host-a 64512', 'host-b 64513']),
     'providers mixed': (on('host-b', calico_lab_provider='qemu'), 'bgp',
