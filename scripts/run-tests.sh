@@ -6,7 +6,7 @@
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule molecule-vm-extra
 # `molecule` runs the scenarios CI runs (netns, netns with BIRD, two IPIP VMs, two Docker containers: about
-# 80 s with the image cached, a minute more to build it); `molecule-vm-extra` the
+# 80 s with the image cached, 132 s building it first); `molecule-vm-extra` the
 # four-VM ipip-cross-subnet scenario (about 20 minutes under TCG on 2 cores, too long for CI's budget; its
 # per-pair plain/encapsulated decision is the one the VXLAN cross_subnet integration test checks on the wire).
 # Every step and every Molecule scenario has a time limit (coreutils timeout; STEP_LIMIT_<step>,
