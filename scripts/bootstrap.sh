@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(python3 python3-venv python3-pip iproute2 iputils-ping procps util-linux kmod rsync git make bird2 tcpdump shellcheck iperf3)
+packages=(python3 python3-venv python3-pip iproute2 iputils-ping procps util-linux kmod rsync git make bird2 tcpdump shellcheck iperf3 iptables ipset)
 if [ "${LAB_WITH_VMS:-1}" = 1 ]; then
   # The QEMU provider: IPIP needs a kernel with the ipip driver, so it is exercised in VMs.
   packages+=(qemu-system-x86 qemu-utils debootstrap e2fsprogs openssh-client vde2)

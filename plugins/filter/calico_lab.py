@@ -15,6 +15,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     DEFAULT_K8S_NAMESPACE, LabError, check_ifname, check_k8s_namespace, check_netns, parse_ipv4_address,
     parse_ipv4_interface, parse_ipv4_network, workload_host_ifname, workload_id,
 )
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
     check_inventory, check_plan, raise_problems,
 )
@@ -126,7 +127,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
                                    % (field, ip, host))
                 used.add(ip)
             namespace = check_k8s_namespace(item.get('namespace', DEFAULT_K8S_NAMESPACE), field + '.namespace')
-            workloads.append({'name': name, 'ip': ip, 'namespace': namespace})
+            workloads.append({'name': name, 'ip': ip, 'namespace': namespace, 'labels': dict(item.get('labels') or {})})
         free = (ip for ip in block if ip not in used and ip != block.broadcast_address)
         for workload in workloads:
             if workload['ip'] is None:
@@ -152,7 +153,8 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             # keeps the pod's name.
             'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'], 'namespace': w['namespace'],
                            'workload': workload_id(w['namespace'], w['name']),
-                           'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name']))}
+                           'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name'])),
+                           'labels': w['labels']}
                           for w in workloads],
         }
     for host in hosts:
@@ -250,19 +252,24 @@ ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
 TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
-def capture_probes(plan, host):
-    """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods."""
+def capture_probes(plan, host, policies=None):
+    """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods, or
+    with POLICIES (calico_policies) the first such pair whose ICMP they allow."""
+    normalized = calico_policy.normalize(policies) if policies else []
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        if theirs:
-            probes.append({'source': mine[0]['netns'], 'source_ip': mine[0]['ip'],
-                           'target': theirs[0]['name'], 'ip': theirs[0]['ip']})
+        pairs = [(s, t) for s in mine for t in theirs
+                 if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
+        if pairs:
+            source, target = pairs[0]
+            probes.append({'source': source['netns'], 'source_ip': source['ip'],
+                           'target': target['name'], 'ip': target['ip']})
     return probes
 
 
-def capture_report(captures, plan):
+def capture_report(captures, plan, policies=None):
     """Judge what pod_capture registered on every host: what crossed the underlay agrees with the routes.
 
     Every echo request the probe sent must have left through the underlay and every reply come back,
@@ -275,7 +282,7 @@ def capture_report(captures, plan):
         results = (captures[host] or {}).get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
         got = set((r['source'], r['target']) for r in results)
-        for wanted in capture_probes(plan, host) if host in plan else []:
+        for wanted in capture_probes(plan, host, policies) if host in plan else []:
             if (wanted['source'], wanted['target']) not in got:
                 failures.append('%s: %s -> %s: no capture result (the capture did not run)'
                                 % (host, wanted['source'], wanted['target']))

@@ -10,6 +10,7 @@ __metaclass__ = type
 import json
 
 from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES, peer_routes
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
 from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 # Up to this many ordered pod pairs verify probes every one; above it, a sample (verify_pairs).
@@ -25,7 +26,32 @@ def _pods(plan):
     return [(host, w) for host in sorted(plan) for w in plan[host]['workloads']]
 
 
-def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
+def _icmp_allowed(plan, policies):
+    """The ordered pod pairs whose ICMP the policies allow (calico_policy.verdict)."""
+    normalized = calico_policy.normalize(policies)
+    pods = [w for _host, w in _pods(plan)]
+    return set((s['name'], t['name']) for s in pods for t in pods
+               if s['name'] != t['name'] and calico_policy.verdict(normalized, s, t, 1)[0] == 'allow')
+
+
+def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
+    """With POLICIES (calico_policies), only the pairs they allow to ping, always as listed pairs."""
+    chosen = _verify_pairs(plan, host, max_pairs)
+    if not policies:
+        return chosen
+    allowed = _icmp_allowed(plan, policies)
+    pods = _pods(plan)
+    if not chosen['sampled']:
+        chosen['pairs'] = [{'source': s['netns'], 'target': t['name'], 'ip': t['ip']}
+                           for h, s in pods if h == host for _h, t in pods if s['name'] != t['name']]
+    netns_pod = dict((w['netns'], w['name']) for _h, w in pods)
+    chosen['pairs'] = [p for p in chosen['pairs'] if (netns_pod[p['source']], p['target']) in allowed]
+    chosen['lab_pairs'] = len(allowed) if not chosen['sampled'] else chosen['lab_pairs']
+    chosen['sampled'] = True
+    return chosen
+
+
+def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
     """What HOST's pods probe: {'sampled', 'total', 'pairs' (this host's), 'lab_pairs' (all hosts)}.
 
     Up to MAX_PAIRS ordered pairs in the lab: every pod to every other pod. Above it, a deterministic

@@ -17,6 +17,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_labels, check_policies
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_k8s_namespace, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface,
     parse_ipv4_network,
@@ -26,7 +27,7 @@ PROVIDERS = ('netns', 'qemu', 'docker', 'auto')
 MODES = ('bgp', 'ipip', 'vxlan', 'any')
 ENCAP_MODES = ('always', 'cross_subnet')
 ROUTINGS = ('static', 'bird')
-WORKLOAD_KEYS = ('name', 'ip', 'namespace')
+WORKLOAD_KEYS = ('name', 'ip', 'namespace', 'labels')
 # Route protocols the lab must not take as its tags: the kernel's own (0-4) and BIRD's (12).
 RESERVED_ROUTE_PROTOS = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 12: 'bird'}
 # Inventory host names end up in paths and namespace names: letters, digits, '_', '.', '-' only.
@@ -43,7 +44,7 @@ LAB_WIDE = (
     'calico_block_size', 'calico_as_number', 'calico_route_reflectors', 'calico_route_reflector_cluster_id',
     'calico_bird_hold_time', 'calico_bird_keepalive_time', 'calico_bird_connect_retry', 'calico_bird_wait_timeout',
     'calico_workload_route_proto', 'calico_peer_route_proto', 'calico_veth_mtu', 'calico_tunnel_mtu',
-    'calico_verify_count', 'calico_verify_deadline',
+    'calico_verify_count', 'calico_verify_deadline', 'calico_policies',
 )
 DEFAULTS = {
     'calico_lab_provider': '', 'calico_routing': 'static', 'calico_ipip_mode': 'always',
@@ -51,7 +52,7 @@ DEFAULTS = {
     'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
     'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 3, 'calico_bird_wait_timeout': 90,
     'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
-    'calico_tunnel_mtu': None, 'calico_verify_count': 3, 'calico_verify_deadline': 5,
+    'calico_tunnel_mtu': None, 'calico_verify_count': 3, 'calico_verify_deadline': 5, 'calico_policies': [],
 }
 
 
@@ -132,6 +133,7 @@ CHECKS = {
     'calico_veth_mtu': lambda v: None if v is None else _mtu(v),
     'calico_tunnel_mtu': lambda v: None if v is None else _mtu(v),
     'calico_verify_count': _int(1, 100), 'calico_verify_deadline': _int(1, 300),
+    'calico_policies': lambda v: v,  # checked policy by policy in _check_lab_rules
 }
 
 
@@ -206,6 +208,7 @@ def _check_lab_rules(lab, hosts, mode, problems):
                         'between hosts need tags of their own' % protos[0])
     if lab.get('calico_routing') == 'bird' and len(hosts) < 2:
         problems.append('calico_routing: bird needs at least two lab hosts (hosts: %s)' % _names(hosts))
+    problems.extend(check_policies(lab.get('calico_policies'))[1])
     pool, size = lab.get('calico_ipam_pool'), lab.get('calico_block_size')
     if pool is not None and size is not None and size < pool.prefixlen:
         problems.append('calico_block_size: /%d does not fit in calico_ipam_pool %s' % (size, pool))
@@ -215,7 +218,7 @@ def _check_workloads(host, items, problems):
     if items is None:
         return
     if not isinstance(items, list):
-        problems.append('%s: calico_workloads: %r must be a list of {name, ip}' % (host, items))
+        problems.append('%s: calico_workloads: %r must be a list of {name, ip, labels}' % (host, items))
         return
     for index, item in enumerate(items):
         field = '%s: calico_workloads[%d]' % (host, index)
@@ -235,6 +238,7 @@ def _check_workloads(host, items, problems):
             _try(problems, parse_ipv4_address, item['ip'], field + '.ip')
         if 'namespace' in item:
             _try(problems, check_k8s_namespace, item['namespace'], field + '.namespace')
+        check_labels(host, index, item.get('labels'), problems)
 
 
 def _try(problems, check, value, field):
