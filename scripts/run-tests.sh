@@ -6,7 +6,7 @@
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule molecule-extra
 # `molecule` runs the scenarios CI runs (the netns lab, two IPIP VMs with BIRD, two Docker containers: about
-# 80 s with the image cached, a minute more to build it); `molecule-extra` (also spelt molecule-vm-extra)
+# 80 s with the image cached, 132 s building it first); `molecule-extra` (also spelt molecule-vm-extra)
 # the others: `bird` (four netns hosts, two route reflectors: the topology the integration suite's
 # four-host BIRD test converges, stops and restores) and the four-VM ipip-cross-subnet scenario (about 20
 # minutes under TCG on 2 cores, too long for CI's budget; its per-pair plain/encapsulated decision is the
