@@ -214,13 +214,13 @@ def _summary(result):
     return result
 
 
-def _child(netns, addresses, count, interval, deadline, pattern, write_fd):
-    """In a forked child: enter NETNS, probe, write JSON to WRITE_FD, and leave without cleanup."""
+def _child(netns, work, job, write_fd):
+    """In a forked child: enter NETNS, run WORK(JOB), write JSON to WRITE_FD, and leave without cleanup."""
     status = 1
     try:
         try:
             enter_netns(netns)
-            answer = {'results': probe(addresses, count, interval, deadline, pattern)}
+            answer = {'results': work(job)}
         except OSError as exc:
             what = 'entering %s' % os.path.join(NETNS_DIR, netns) if exc.errno in (errno.ENOENT, errno.EINVAL) \
                 else 'probing from %s' % netns
@@ -235,15 +235,16 @@ def _child(netns, addresses, count, interval, deadline, pattern, write_fd):
         os._exit(status)  # never the module's exit: no atexit cleanup, no second result
 
 
-def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None):
-    """Probe from several namespaces at once, at most PARALLEL children.
+def run_in_namespaces(jobs, work, parallel, bound):
+    """WORK(job) for each {netns: job} of JOBS, each in a forked child inside its namespace, at most
+    PARALLEL at once; a child still running BOUND seconds after it started is killed.
 
-    jobs: {netns: [address, ...]}. Returns {netns: {'results': {address: probe's fields}} or {'error'}}.
+    Returns {netns: {'results': what WORK returned} or {'error': text}}. Shared by the probes that run
+    from pods (pod_ping's echo requests, pod_probe's connections).
     """
     pending = sorted(jobs)
     running = {}   # read fd -> (netns, pid, chunks, started)
     answers = {}
-    bound = deadline + count * REPLY_WAIT + 5
     while pending or running:
         while pending and len(running) < parallel:
             netns = pending.pop(0)
@@ -251,7 +252,7 @@ def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=
             pid = os.fork()
             if pid == 0:
                 os.close(read_fd)
-                _child(netns, jobs[netns], count, interval, deadline, pattern, write_fd)
+                _child(netns, work, jobs[netns], write_fd)
             os.close(write_fd)
             running[read_fd] = (netns, pid, [], time.monotonic())
         ready, _w, _x = select.select(list(running), [], [], 0.5)
@@ -272,6 +273,15 @@ def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=
                 del running[fd]
                 answers[netns] = {'error': 'probing from %s: no answer within %d s' % (netns, bound)}
     return answers
+
+
+def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None):
+    """Probe from several namespaces at once, at most PARALLEL children.
+
+    jobs: {netns: [address, ...]}. Returns {netns: {'results': {address: probe's fields}} or {'error'}}.
+    """
+    return run_in_namespaces(jobs, lambda addresses: probe(addresses, count, interval, deadline, pattern),
+                             parallel, deadline + count * REPLY_WAIT + 5)
 
 
 def _decode_answer(netns, payload):

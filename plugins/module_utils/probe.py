@@ -27,7 +27,7 @@ import socket
 import time
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
-from ansible_collections.labnet.calico.plugins.module_utils.ping import enter_netns
+from ansible_collections.labnet.calico.plugins.module_utils.ping import enter_netns, run_in_namespaces
 
 PROTOCOLS = ('tcp', 'udp')
 LIFETIME = (1, 300)            # seconds a listener lives at most
@@ -227,47 +227,8 @@ def _answer(protocol, sock):
 
 def probe_from_namespaces(jobs, timeout):
     """JOBS: {netns: [(key, protocol, ip, port)]}; one forked child per namespace, all at once.
-    Returns {netns: {key: state}} (or {netns: {'error': text}})."""
-    running, answers = {}, {}
-    for netns in sorted(jobs):
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_fd)
-            status = 1
-            try:
-                try:
-                    enter_netns(netns)
-                    answer = {'results': connect_all(jobs[netns], timeout)}
-                except Exception as exc:  # pylint: disable=broad-except  # one clean answer whatever happened
-                    answer = {'error': 'probing from %s: %s' % (netns, exc)}
-                _write_all(write_fd, json.dumps(answer).encode())
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        running[read_fd] = (netns, pid, [])
-    end = time.monotonic() + timeout + 5
-    while running and time.monotonic() < end:
-        ready, _w, _x = select.select(list(running), [], [], 0.5)
-        for fd in ready:
-            chunk = os.read(fd, 65536)
-            if chunk:
-                running[fd][2].append(chunk)
-                continue
-            netns, pid, chunks = running.pop(fd)
-            os.close(fd)
-            os.waitpid(pid, 0)
-            try:
-                answers[netns] = json.loads(b''.join(chunks).decode())
-            except ValueError:
-                answers[netns] = {'error': 'probing from %s: no answer' % netns}
-    for fd, (netns, pid, _chunks) in running.items():
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
-        answers[netns] = {'error': 'probing from %s: still running after %.1f s' % (netns, timeout + 5)}
-    return answers
+    Returns {netns: {'results': {key: state}}} (or {netns: {'error': text}})."""
+    return run_in_namespaces(jobs, lambda job: connect_all(job, timeout), max(1, len(jobs)), timeout + 5)
 
 
 def check_bounds(lifetime, timeout):
