@@ -5,6 +5,7 @@ import ipaddress
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.module_utils import netns_plan
 from ansible_collections.labnet.calico.plugins.modules import netns_lab
 
 TWO = [{'name': 'host-a', 'address': '172.16.91.201/24'}, {'name': 'host-b', 'address': '172.16.91.202/24'}]
@@ -43,14 +44,14 @@ def test_a_gateway_given_makes_a_router_even_for_one_subnet():
 
 def test_names_are_deterministic_and_fit_the_kernel():
     network = ipaddress.IPv4Network('192.168.255.252/30')
-    assert netns_lab.switch_name('lab', network) == 'lab-sw-192-168-255-252-30'
-    assert netns_lab.leg_name(network) == 's-c0a8fffc-30'
-    assert netns_lab.port_name('node-1') == 'p-node-1'
-    long_port = netns_lab.port_name('a-rather-long-host-name')
+    assert netns_plan.switch_name('lab', network) == 'lab-sw-192-168-255-252-30'
+    assert netns_plan.leg_name(network) == 's-c0a8fffc-30'
+    assert netns_plan.port_name('node-1') == 'p-node-1'
+    long_port = netns_plan.port_name('a-rather-long-host-name')
     assert len(long_port) == 15 and long_port.startswith('p-')
-    assert long_port == netns_lab.port_name('a-rather-long-host-name')
-    assert long_port != netns_lab.port_name('a-rather-long-host-name2')
-    assert netns_lab.first_usable(ipaddress.IPv4Network('10.0.0.0/31')) == ipaddress.IPv4Address('10.0.0.0')
+    assert long_port == netns_plan.port_name('a-rather-long-host-name')
+    assert long_port != netns_plan.port_name('a-rather-long-host-name2')
+    assert netns_plan.first_usable(ipaddress.IPv4Network('10.0.0.0/31')) == ipaddress.IPv4Address('10.0.0.0')
 
 
 @pytest.mark.parametrize('hosts, lab, message', [
