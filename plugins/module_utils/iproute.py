@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shlex
-import sys
 
 # Routes the lab makes carry this protocol number: cleanup and purge touch nothing else.
 LAB_ROUTE_PROTO = 77
@@ -452,105 +451,6 @@ class IPRoute:
             if failed and 0 < int(failed.group(1)) <= len(group):
                 message = '%s failed: %s' % (group[int(failed.group(1)) - 1].text(), message)
             raise LabError(message)
-
-
-# ----------------------------------------------------------------------------------------------
-# sysctls under /proc/sys/net, on the host or inside a named namespace.
-
-# Runs inside ``ip netns exec NS`` so that /proc/sys/net is that namespace's.
-_SYSCTL_HELPER = r'''
-import json, sys
-request = json.loads(sys.argv[1])
-for key, value in sorted(request['write'].items()):
-    with open('/proc/sys/' + key, 'w') as handle:
-        handle.write(str(value))
-values = {}
-for key in request['read']:
-    try:
-        with open('/proc/sys/' + key) as handle:
-            values[key] = handle.read().strip()
-    except (IOError, OSError):
-        values[key] = None
-print(json.dumps(values))
-'''
-
-
-# The same, for many namespaces in one process: it enters each /run/netns/NAME in turn (setns), so a
-# host's pods cost one Python start, not one each.
-_SYSCTL_MANY_HELPER = r'''
-import ctypes, ctypes.util, json, os, sys
-def enter(name):
-    fd = os.open('/run/netns/' + name, os.O_RDONLY)
-    try:
-        if hasattr(os, 'setns'):
-            os.setns(fd, 0x40000000)
-        elif ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True).setns(fd, 0x40000000) != 0:
-            raise OSError(ctypes.get_errno(), 'setns %s' % name)
-    finally:
-        os.close(fd)
-answers = {}
-for netns, request in sorted(json.loads(sys.argv[1]).items()):
-    enter(netns)
-    for key, value in sorted(request['write'].items()):
-        with open('/proc/sys/' + key, 'w') as handle:
-            handle.write(str(value))
-    values = answers[netns] = {}
-    for key in request['read']:
-        try:
-            with open('/proc/sys/' + key) as handle:
-                values[key] = handle.read().strip()
-        except (IOError, OSError):
-            values[key] = None
-print(json.dumps(answers))
-'''
-
-
-def _check_sysctl_keys(keys):
-    for key in keys:
-        if '..' in key.split('/') or key.startswith('/'):
-            raise LabError('invalid sysctl path %r' % key)
-
-
-def sysctl_access_many(module, requests):
-    """sysctl_access for many namespaces in one process: REQUESTS is {netns: (read_keys, write_values)};
-    returns {netns: {key: value}}. Nothing runs when REQUESTS is empty."""
-    if not requests:
-        return {}
-    payload = {}
-    for netns, (read_keys, write_values) in requests.items():
-        check_netns(netns, 'netns')
-        _check_sysctl_keys(list(read_keys) + list(write_values or {}))
-        payload[netns] = {'read': list(read_keys), 'write': dict(write_values or {})}
-    rc, out, err = module.run_command([sys.executable, '-c', _SYSCTL_MANY_HELPER, json.dumps(payload)],
-                                      environ_update={'LC_ALL': 'C', 'LANG': 'C'})
-    if rc != 0:
-        raise LabError('sysctls in network namespaces %s failed: %s' % (', '.join(sorted(requests)), (err or out).strip()))
-    return json.loads(out)
-
-
-def sysctl_access(module, netns, read_keys, write_values=None):
-    """Write ``write_values`` (key -> value), then read ``read_keys``; keys are paths under /proc/sys.
-
-    Missing keys read as None. On the module's own namespace this is plain file access.
-    """
-    write_values = write_values or {}
-    _check_sysctl_keys(list(read_keys) + list(write_values))
-    if netns is None:
-        for key, value in sorted(write_values.items()):
-            with open('/proc/sys/' + key, 'w') as handle:
-                handle.write(str(value))
-        values = {}
-        for key in read_keys:
-            path = '/proc/sys/' + key
-            values[key] = open(path).read().strip() if os.path.exists(path) else None
-        return values
-    ip = module.get_bin_path('ip', required=True)
-    request = json.dumps({'read': list(read_keys), 'write': write_values})
-    argv = [ip, 'netns', 'exec', netns, sys.executable, '-c', _SYSCTL_HELPER, request]
-    rc, out, err = module.run_command(argv, environ_update={'LC_ALL': 'C', 'LANG': 'C'})
-    if rc != 0:
-        raise LabError('reading sysctls in network namespace %s failed: %s' % (netns, (err or out).strip()))
-    return json.loads(out)
 
 
 def kernel_has_driver(module, name):

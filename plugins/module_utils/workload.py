@@ -16,7 +16,8 @@ __metaclass__ = type
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError, sysctl_access_many
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError
+from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 POD_IP_FORWARD = 'net/ipv4/ip_forward'
 UNKNOWN_MAC = 'pod-mac'  # check mode: the MAC of a pod end that is not made yet

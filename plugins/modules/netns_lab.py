@@ -208,13 +208,13 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    Change, IPRoute, LabError, diff_text, is_lab_alias, lab_alias, route_argv, route_text, sysctl_access_many,
-    untagged_links,
+    Change, IPRoute, LabError, diff_text, is_lab_alias, lab_alias, route_argv, route_text, untagged_links,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import router_name
 from ansible_collections.labnet.calico.plugins.module_utils.netns_plan import (
     BRIDGE, UNDERLAY_ROUTE_PROTO, UPLINK, namespaces, plan_lab, tag,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 FORWARD_KEY = 'net/ipv4/ip_forward'
 

@@ -114,8 +114,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     run_guarded,
-    LabError, check_ifname, check_netns, sysctl_access,
+    LabError, check_ifname, check_netns,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access
 
 # option -> sysctl path (under /proc/sys) for an interface
 SETTINGS = {
