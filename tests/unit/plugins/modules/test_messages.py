@@ -3,13 +3,14 @@ and what to run next. The host is the task's (Ansible prints it before the messa
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils import bird as bird_utils
+from ansible_collections.labnet.calico.plugins.module_utils import bird_runner
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 from ansible_collections.labnet.calico.plugins.module_utils.workload import foreign_pod_link
-from ansible_collections.labnet.calico.plugins.modules import calico_bird, netns_lab
+from ansible_collections.labnet.calico.plugins.modules import netns_lab
 
 
 class FakeModule:
-    """Enough of AnsibleModule for calico_bird.Bird: params, the binaries on PATH, commands' answers."""
+    """Enough of AnsibleModule for bird_runner.Bird: params, the binaries on PATH, commands' answers."""
 
     check_mode = False
 
@@ -28,7 +29,7 @@ class FakeModule:
 
 
 def test_no_systemctl_names_systemd_not_bird2():
-    bird = calico_bird.Bird(FakeModule(on_path=('bird', 'birdc')))
+    bird = bird_runner.Bird(FakeModule(on_path=('bird', 'birdc')))
     with pytest.raises(LabError) as error:
         bird.service_active()
     assert str(error.value) == (
@@ -39,7 +40,7 @@ def test_no_systemctl_names_systemd_not_bird2():
 
 
 def test_no_bird_says_to_install_bird2():
-    bird = calico_bird.Bird(FakeModule(on_path=('systemctl',)))
+    bird = bird_runner.Bird(FakeModule(on_path=('systemctl',)))
     with pytest.raises(LabError, match=r'^birdc is not on PATH: BIRD 2 is not installed on this host\. '
                                        r'Install it: apt-get install bird2 \(Debian/Ubuntu\)'):
         bird.reconfigure()
@@ -103,7 +104,7 @@ def test_the_module_fails_with_the_one_message_and_the_service_log():
     module = FakeModule(on_path=('birdc', 'ip'), socket='/run/bird/bird.ctl', wait_sessions=SESSIONS[1:2],
                         answers={'birdc': (0, SHOW_PROTOCOLS, ''), 'ip': (0, '[]', '')})
     with pytest.raises(LabError) as error:
-        calico_bird.Bird(module).wait()
+        bird_runner.Bird(module).wait()
     assert str(error.value).startswith('BGP sessions not Established after 0 s: Mesh_172_16_91_203 to host-c (start')
     assert "BIRD's log: journalctl -u bird. next: birdc -s /run/bird/bird.ctl show protocols all" in str(error.value)
 
