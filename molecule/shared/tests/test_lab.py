@@ -174,3 +174,20 @@ def test_bgp_sessions_established(host):
     """Exactly the sessions the topology asks for (full mesh, or with the route reflectors), all up."""
     neighbours = bgp_neighbours(host.check_output('birdc -s %s show protocols all' % bird_socket(host)))
     assert neighbours == dict((address, 'Established') for address in me(host)['sessions'])
+
+
+@pytest.mark.skipif('policy_udp_drop_port' not in EXPECTED, reason='no network policy in this scenario')
+def test_policy_chains_as_felix_programs_them(host):
+    """Every pod's from-workload chain cali-fw-<cali iface>, jumped to from the dispatch chain, and an
+    egress policy chain that drops UDP to the expected port."""
+    saved = host.check_output('iptables-save -t filter')
+    chains = re.findall(r'^:(\S+) ', saved, re.M)
+    for pod in me(host)['pods']:
+        iface = host_ifname(host, pod)
+        assert 'cali-fw-' + iface in chains, (pod, chains)
+        assert re.search(r'^-A cali-from-wl-dispatch .*-i %s .*-[gj] cali-fw-%s\b' % (iface, iface), saved, re.M), saved
+    port = EXPECTED['policy_udp_drop_port']
+    drops = [line for line in saved.splitlines() if line.startswith('-A cali-po-') and '-p udp' in line
+             and re.search(r'--dports? %d\b' % port, line) and line.endswith('-j DROP')]
+    assert drops, saved
+
