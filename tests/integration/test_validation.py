@@ -65,7 +65,7 @@ BATTERY = {
     'unknown routing': ('bgp.yml', lab_vars(calico_routing='bgpp'), ['calico_routing', "'bgpp'"]),
     'unknown ipip mode': ('ipip.yml', lab_vars(calico_ipip_mode='sometimes'), ['calico_ipip_mode', "'sometimes'"]),
     'unknown vxlan mode': ('vxlan.yml', lab_vars(calico_vxlan_mode='Always'), ['calico_vxlan_mode', "'Always'"]),
-    'unknown provider': ('bgp.yml', group_vars(calico_lab_provider='docker'), ['calico_lab_provider', "'docker'"]),
+    'unknown provider': ('bgp.yml', group_vars(calico_lab_provider='lxd'), ['calico_lab_provider', "'lxd'"]),
     'mixed providers': ('bgp.yml', host('val-b', calico_lab_provider='qemu'), ['calico_lab_provider', "val-b 'qemu'"]),
     'reflector not a lab host': ('bgp.yml', lab_vars(calico_routing='bird', calico_route_reflectors=['rr-9']),
                                  ['calico_route_reflectors', "'rr-9'", 'not a lab host']),
