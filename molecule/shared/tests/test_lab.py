@@ -190,4 +190,3 @@ def test_policy_chains_as_felix_programs_them(host):
     drops = [line for line in saved.splitlines() if line.startswith('-A cali-po-') and '-p udp' in line
              and re.search(r'--dports? %d\b' % port, line) and line.endswith('-j DROP')]
     assert drops, saved
-
