@@ -248,7 +248,7 @@ def lab_pods(plan):
 
 
 # How the packets must cross the underlay when the route to a pod goes through this device.
-ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
+ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan', 'vxlan-v6.calico': 'vxlan'}
 TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
