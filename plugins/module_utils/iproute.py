@@ -125,13 +125,6 @@ def parse_ipv4_address(value, field):
         raise LabError('%s: %r is not an IPv4 address' % (field, value))
 
 
-def parse_ipv6_address(value, field):
-    try:
-        return ipaddress.IPv6Address(str(value).strip())
-    except ValueError:
-        raise LabError('%s: %r is not an IPv6 address' % (field, value))
-
-
 def parse_ipv4_network(value, field):
     """A destination: '10.10.0.0/24', '10.10.0.2' (a /32) or 'default'. Host bits must be zero."""
     text = str(value).strip()
