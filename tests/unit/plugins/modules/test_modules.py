@@ -114,3 +114,27 @@ def test_a_pair_whose_workload_id_changed_is_made_again_in_its_namespace():
     planner = calico_veth.VethPlanner(iproute)
     _h, ns_changes, _b, purged, _k = calico_veth.purge_changes(iproute, planner, [])
     assert purged == ['netns01'] and [c.args for c in ns_changes] == [['netns', 'del', 'netns01']]
+
+
+def test_calico_route_takes_both_families_in_one_call():
+    wanted = calico_route.wanted_routes(route_params(routes=[
+        {'dest': 'fd00:10:244::2/128', 'dev': 'cali0123456789a', 'scope': 'link'},
+        {'dest': '::/0', 'via': 'fe80::ecee:eeff:feee:eeee', 'dev': 'eth0', 'netns': 'pod1'},
+        {'dest': 'default', 'via': '169.254.1.1', 'dev': 'eth0', 'netns': 'pod1'},
+        {'dest': 'fd00:10:244::/122', 'type': 'blackhole'}]))
+    host, default6, default4, blackhole = [route for _ns, _state, route in wanted]
+    assert host['scope'] is None and host['metric'] == 1024  # as the kernel keeps an IPv6 route
+    assert default6['dst'] == '::/0' and default6['via'] == 'fe80::ecee:eeff:feee:eeee'
+    assert default4['dst'] == '0.0.0.0/0' and default4['metric'] == 0
+    assert blackhole['type'] == 'blackhole' and blackhole['metric'] == 1024
+
+
+@pytest.mark.parametrize('routes, message', [
+    ([{'dest': 'fd00::/64', 'via': '10.0.0.1'}], 'routes[0].via: 10.0.0.1 is IPv4 but dest fd00::/64 is IPv6'),
+    ([{'dest': '::/0', 'via': 'fe80::1'}], 'routes[0].dev: the link-local gateway fe80::1 needs a dev'),
+    ([{'dest': 'fd00::1/64', 'dev': 'eth0'}], 'routes[0].dest: '),
+])
+def test_calico_route_refuses_mixed_or_incomplete_ipv6(routes, message):
+    with pytest.raises(LabError) as error:
+        calico_route.wanted_routes(route_params(routes=routes))
+    assert str(error.value).startswith(message)
