@@ -30,10 +30,6 @@ LAB_ALIAS_PREFIX = 'labnet.calico'
 # Calico answers ARP for this address on every workload interface.
 CALICO_GATEWAY = '169.254.1.1'
 CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
-# Bytes an encapsulation adds to a packet, as Felix subtracts them from the host MTU
-# (felix/dataplane/linux/int_dataplane.go ipipMTUOverhead, vxlanMTUOverhead; none for plain BGP).
-ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}
-
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
@@ -170,6 +166,17 @@ def parse_ipv4_interface(value, field, default_prefix=32):
         raise LabError('%s: %r is not an IPv4 address with prefix (%s)' % (field, value, exc))
 
 
+def parse_ipv6_interface(value, field, default_prefix=128):
+    """An IPv6 address with prefix; 'fd00::2' means 'fd00::2/128' unless another default is given."""
+    text = str(value).strip()
+    if '/' not in text:
+        text = '%s/%d' % (text, default_prefix)
+    try:
+        return ipaddress.IPv6Interface(text)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv6 address with prefix (%s)' % (field, value, exc))
+
+
 def route_protocol_number(value, field):
     if isinstance(value, int) or str(value).isdigit():
         number = int(value)
@@ -204,17 +211,6 @@ def route_table_number(value, field):
     elif str(value) in ROUTE_TABLES:
         return ROUTE_TABLES[str(value)]
     raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
-
-
-def mtu_from_underlay(iproute, dev, encapsulation, field):
-    """Felix's MTU for ENCAPSULATION: the MTU of the underlay device DEV less the encapsulation's overhead."""
-    if encapsulation not in ENCAPSULATION_OVERHEAD:
-        raise LabError('%s: unknown encapsulation %r (use one of %s)'
-                       % (field, encapsulation, ', '.join(sorted(ENCAPSULATION_OVERHEAD))))
-    underlay = iproute.link(check_ifname(dev, field))
-    if underlay is None:
-        raise LabError('%s: no device %s on this host' % (field, dev))
-    return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
 
 
 def workload_id(namespace, pod):
@@ -481,17 +477,6 @@ class IPRoute:
             if failed and 0 < int(failed.group(1)) <= len(group):
                 message = '%s failed: %s' % (group[int(failed.group(1)) - 1].text(), message)
             raise LabError(message)
-
-
-def kernel_has_driver(module, name):
-    """True when the kernel has ``name`` built in, loaded, or available as a loadable module."""
-    if os.path.isdir('/sys/module/%s' % name):
-        return True
-    modinfo = module.get_bin_path('modinfo')
-    if modinfo:
-        rc, _out, _err = module.run_command([modinfo, name], environ_update={'LC_ALL': 'C'})
-        return rc == 0
-    return False
 
 
 def diff_text(lines):

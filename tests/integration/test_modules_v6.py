@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from labtest import ip
+from labtest import ip, ip_json, netns_list
 from test_modules import lab, module, pods  # noqa: F401  (lab is a fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
@@ -68,3 +68,58 @@ def test_route_both_families_replace_purge_drift_checkmode_absent(lab):
     assert module(lab, 'calico_route', {'routes': [], 'purge': True, 'purge_netns': [None, pod]})['changed']
     assert (lab_routes(host), lab_routes(pod)) == ('', '')
     assert 'fd00:99::/64 via fd00:77:91::9 dev eth0 proto static' in ip('-n', host, '-6', 'route')
+
+
+def pod_v6(pod):
+    """The pod's global IPv6 addresses on eth0 ('addr/prefix', nodad or not) and its IPv6 sysctls."""
+    link = ip_json('-n', pod, 'addr', 'show', 'dev', 'eth0')[0]
+    addresses = sorted('%s/%s%s' % (a['local'], a['prefixlen'], ' nodad' if a.get('nodad') else '')
+                       for a in link['addr_info'] if a['family'] == 'inet6' and a['scope'] == 'global')
+    values = dict((key, ip('netns', 'exec', pod, 'cat', '/proc/sys/net/ipv6/conf/' + key).strip())
+                  for key in ('all/disable_ipv6', 'default/disable_ipv6', 'lo/disable_ipv6', 'eth0/accept_dad',
+                              'all/forwarding'))
+    return addresses, values
+
+
+def test_veth_and_proxy_arp_ipv6_create_rerun_drift_checkmode_absent(lab):
+    host = lab['host']
+    pod = pods(lab, 'v1')
+    args = {'workload': pod, 'address': '10.77.0.2', 'address6': 'fd00:77:244::2'}
+    assert module(lab, 'calico_veth', args, check=True)['changed'] and pod not in netns_list()
+    result = module(lab, 'calico_veth', args)
+    assert result['changed'] and result['workloads'][0]['address6'] == 'fd00:77:244::2/128'
+    cali = result['workloads'][0]['host_ifname']
+    assert not module(lab, 'calico_veth', args)['changed']                 # the link-local address is no drift
+    assert pod_v6(pod) == (['fd00:77:244::2/128 nodad'], {
+        'all/disable_ipv6': '0', 'default/disable_ipv6': '0', 'lo/disable_ipv6': '0', 'eth0/accept_dad': '0',
+        'all/forwarding': '0'})
+    assert '10.77.0.2/32' in ip('-n', pod, '-4', 'addr', 'show', 'eth0')
+    # The host end's link-local address is the pod's gateway: from ee:ee:ee:ee:ee:ee.
+    assert 'fe80::ecee:eeff:feee:eeee/64' in ip('-n', host, '-6', 'addr', 'show', cali)
+    # Drift: a second IPv6 address, DAD back on, forwarding on.
+    ip('-n', pod, 'addr', 'add', 'fd00:77:244::9/128', 'dev', 'eth0', 'nodad')
+    ip('netns', 'exec', pod, 'sysctl', '-q', '-w', 'net.ipv6.conf.eth0.accept_dad=1', 'net.ipv6.conf.all.forwarding=1')
+    assert module(lab, 'calico_veth', args)['changed']
+    assert pod_v6(pod)[0] == ['fd00:77:244::2/128 nodad'] and pod_v6(pod)[1]['eth0/accept_dad'] == '0'
+    assert pod_v6(pod)[1]['all/forwarding'] == '0'
+    assert not module(lab, 'calico_veth', args)['changed']
+    # The host end's IPv6 sysctls (proxy_arp ipv6) and the host's IPv6 forwarding.
+    sysctls = {'interfaces': [cali], 'ipv6': True, 'ip6_forward': True}
+    assert module(lab, 'proxy_arp', sysctls, check=True)['changed']
+    assert host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '0'
+    assert module(lab, 'proxy_arp', sysctls)['changed'] and not module(lab, 'proxy_arp', sysctls)['changed']
+    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in ('disable_ipv6', 'accept_dad', 'proxy_ndp',
+                                                                       'forwarding', 'accept_ra')] == ['0', '0', '1', '1', '0']
+    assert host_sysctl(host, 'conf/all/forwarding') == '1'
+    ip('netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv6.conf.%s.proxy_ndp=0' % cali)
+    assert module(lab, 'proxy_arp', sysctls)['changed'] and host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '1'
+    # No NDP entries of ours: the gateway is real, not proxied.
+    assert ip('-n', host, '-6', 'neigh', 'show', 'proxy') == ''
+    # An IPv4-only rerun leaves the IPv6 address alone (unmanaged), absent removes everything.
+    assert not module(lab, 'calico_veth', {'workload': pod, 'address': '10.77.0.2'})['changed']
+    assert module(lab, 'calico_veth', dict(args, state='absent', delete_netns=True))['changed']
+    assert cali not in ip('-n', host, 'link') and pod not in netns_list()
+
+
+def host_sysctl(host, key):
+    return ip('netns', 'exec', host, 'cat', '/proc/sys/net/ipv6/' + key).strip()
