@@ -22,6 +22,13 @@ SERVICE_RECORD = 'bird-service.json'
 SAVED_CONFIG = 'bird.conf.before-lab'
 # What birdc configure answers when BIRD took the new file (or will, after the one it is loading).
 RECONFIGURE_ACCEPTED = ('Reconfigured', 'Reconfiguration in progress', 'queueing new config')
+# daemon=service: once the lab's BIRD runs, a drop-in (in /run: a reboot, which loses the kernel routes
+# too, drops it) makes every later start of the unit (Restart=on-abort after a crash, a restart by hand,
+# a re-run after systemd gave up) recover with -R, as calico-node always starts BIRD. The command line
+# is Debian bird2's bird.service ExecStart with -R added; $BIRD_ARGS of /etc/bird/envvars still applies.
+RECOVER_DROPIN = '/run/systemd/system/%s.service.d/labnet-calico-recover.conf'
+RECOVER_UNIT = (HEADER + '[Service]\nExecStart=\n'
+                'ExecStart=%s -f -u $BIRD_RUN_USER -g $BIRD_RUN_GROUP $BIRD_ARGS -R\n')
 
 
 class Bird:
@@ -35,6 +42,7 @@ class Bird:
         self.config_path = params['config_path'] or ('/etc/bird/bird.conf' if self.service else None)
         self.socket = params['socket'] or ('/run/bird/bird.ctl' if self.service else None)
         self.pid_file = params['pid_file']
+        self.recover_dropin = RECOVER_DROPIN % params['service_name']
         self.actions = []
 
     def run(self, argv, check_rc=True):
@@ -156,6 +164,9 @@ class Bird:
 
     def start(self):
         if self.service:
+            # The drop-in is there only after the lab's BIRD ran in this boot: it died since.
+            if os.path.exists(self.recover_dropin):
+                self.actions.append('recovered after a crash')
             self.run([self.binary('systemctl'), 'start', self.module.params['service_name']])
         else:
             argv = [self.binary('bird'), '-c', self.config_path, '-s', self.socket, '-P', self.pid_file]
@@ -199,6 +210,27 @@ class Bird:
             if route.get('dst') in prefixes:
                 family = '-6' if ':' in route['dst'] else '-4'
                 self.run([ip, family, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
+
+    def recover_on_restart(self, wanted=True):
+        """daemon=service: the -R drop-in present (after the first start) or removed (state=absent)."""
+        text = RECOVER_UNIT % self.binary('bird') if wanted else None
+        try:
+            with open(self.recover_dropin) as handle:
+                current = handle.read()
+        except (IOError, OSError):
+            current = None
+        if current == text:
+            return
+        if not self.module.check_mode:
+            if text is None:
+                os.unlink(self.recover_dropin)
+            else:
+                if not os.path.isdir(os.path.dirname(self.recover_dropin)):
+                    os.makedirs(os.path.dirname(self.recover_dropin), 0o755)
+                with open(self.recover_dropin, 'w') as out:
+                    out.write(text)
+            self.run([self.binary('systemctl'), 'daemon-reload'])
+        self.actions.append('restarts recover with -R' if wanted else 'restarts as packaged')
 
     def disable(self):
         self.run([self.binary('systemctl'), 'disable', '--quiet', self.module.params['service_name']])

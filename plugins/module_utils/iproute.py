@@ -147,6 +147,35 @@ def parse_ipv4_interface(value, field, default_prefix=32):
         raise LabError('%s: %r is not an IPv4 address with prefix (%s)' % (field, value, exc))
 
 
+def parse_ipv6_address(value, field):
+    """An IPv6 address, compressed on output ('fd00:91::201')."""
+    try:
+        return ipaddress.IPv6Address(str(value).strip())
+    except ValueError:
+        raise LabError('%s: %r is not an IPv6 address' % (field, value))
+
+
+def parse_ipv6_network(value, field):
+    """A destination: 'fd00:10:244::/122', 'fd00::2' (a /128) or '::/0'. Host bits must be zero.
+    'default' is not accepted here: in the lab's route items it means the IPv4 default."""
+    text = str(value).strip()
+    try:
+        return ipaddress.IPv6Network(text, strict=True)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv6 network (%s)' % (field, value, exc))
+
+
+def parse_ipv6_interface(value, field, default_prefix=128):
+    """An IPv6 address with prefix; 'fd00:91::201' means '/128' unless another default is given."""
+    text = str(value).strip()
+    if '/' not in text:
+        text = '%s/%d' % (text, default_prefix)
+    try:
+        return ipaddress.IPv6Interface(text)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv6 address with prefix (%s)' % (field, value, exc))
+
+
 def route_protocol_number(value, field):
     if isinstance(value, int) or str(value).isdigit():
         number = int(value)
