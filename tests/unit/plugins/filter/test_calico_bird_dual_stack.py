@@ -2,7 +2,6 @@
 rendered configuration against golden files (and BIRD's own parser), the report for both families,
 and the module's reads of proto bird routes, which cover both families. An IPv4-only plan renders
 no IPv6 at all (its golden is tests/integration/golden/bgp-bird)."""
-import ipaddress
 import json
 import os
 import shutil
@@ -11,7 +10,7 @@ import subprocess
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.labnet.calico.plugins.filter import calico_bird
+from ansible_collections.labnet.calico.plugins.filter import calico_bird, calico_lab
 from ansible_collections.labnet.calico.plugins.module_utils import bird
 from ansible_collections.labnet.calico.plugins.module_utils.bird_runner import Bird
 
@@ -21,24 +20,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, 'golden', 'bird-dual-stack')
 
 
-def dual_stack(lab):
-    """The contract's v6 plan keys (docs/dual-stack.md) on an IPv4 plan: n<i> gets fd00:91::20<i>/64
-    and the i-th /122 of fd00:10:244::/48."""
-    blocks = ipaddress.ip_network('fd00:10:244::/48').subnets(new_prefix=122)
-    v6 = {}
-    for index, host in enumerate(sorted(lab, key=lambda h: int(h[1:])), 1):
-        v6[host] = {'node_address_v6': 'fd00:91::%d/64' % (200 + index), 'node_ip_v6': 'fd00:91::%d' % (200 + index),
-                    'subnet_v6': 'fd00:91::/64', 'block_v6': str(next(blocks))}
-    for host, me in lab.items():
-        me.update(v6[host])
-        for peer in me['peers']:
-            peer.update(node_ip_v6=v6[peer['name']]['node_ip_v6'], block_v6=v6[peer['name']]['block_v6'],
-                        same_subnet_v6=True, encapsulate_v6=False)
-    return lab
+def dual_plan(count, mode='bgp', without_v6=()):
+    """The plan of COUNT dual-stack hosts (v6plan's calico_lab_plan): n<i> has 192.168.0.<i>/24 and
+    fd00:91::20<i>/64, the i-th /26 of 10.244.0.0/16 and the i-th /122 of fd00:10:244::/48; the hosts
+    of WITHOUT_V6 have IPv4 only."""
+    variables = dict(('n%d' % i, {'calico_node_address': '192.168.0.%d/24' % i}) for i in range(1, count + 1))
+    for host, hostvars in variables.items():
+        if host not in without_v6:
+            hostvars['calico_node_address_v6'] = 'fd00:91::%d/64' % (200 + int(host[1:]))
+    return calico_lab.calico_lab_plan(variables, sorted(variables, key=lambda h: int(h[1:])), pool='10.244.0.0/16',
+                                      mode=mode, pool_v6='fd00:10:244::/48')
 
 
 def test_full_mesh_has_a_v6_session_per_peer_named_as_confd_names_it():
-    lab = dual_stack(plan(3))
+    lab = dual_plan(3)
     settings = calico_bird.bird_config(lab, 'n2')
     assert settings['router_id'] == '192.168.0.2'  # 4 octets for both families, as in calico-node
     assert [(s['name'], s['neighbor'], s['family'], s['passive']) for s in settings['sessions']] == [
@@ -52,7 +47,7 @@ def test_full_mesh_has_a_v6_session_per_peer_named_as_confd_names_it():
 
 
 def test_v6_passivity_compares_v6_addresses_as_strings():
-    lab = dual_stack(plan(2))
+    lab = dual_plan(2)
     # 'fd00:91::9' > 'fd00:91::10' as text, while n1 < n2 in IPv4: each family decides on its own.
     lab['n1']['node_ip_v6'], lab['n2']['node_ip_v6'] = 'fd00:91::9', 'fd00:91::10'
     lab['n1']['peers'][0]['node_ip_v6'], lab['n2']['peers'][0]['node_ip_v6'] = 'fd00:91::10', 'fd00:91::9'
@@ -61,7 +56,7 @@ def test_v6_passivity_compares_v6_addresses_as_strings():
 
 
 def test_route_reflectors_for_both_families():
-    lab = dual_stack(plan(4))
+    lab = dual_plan(4)
     reflector = calico_bird.bird_config(lab, 'n1', ['n1'])
     assert [(s['name'], s['rr_client'], s['passive']) for s in reflector['sessions'] if s['family'] == 'ipv6'] == [
         ('Node_fd00_91__202', True, False), ('Node_fd00_91__203', True, False), ('Node_fd00_91__204', True, False)]
@@ -72,25 +67,16 @@ def test_route_reflectors_for_both_families():
 
 
 def test_ipip_mode_routes_v6_over_the_underlay():
-    settings = calico_bird.bird_config(dual_stack(plan(3, 'ipip')), 'n1')
+    settings = calico_bird.bird_config(dual_plan(3, 'ipip'), 'n1')
     assert [(h['dev'], h['onlink']) for h in settings['next_hops']] == [('tunl0', True), ('tunl0', True)]
     assert [(h['dev'], h['onlink']) for h in settings['next_hops_v6']] == [('eth0', False), ('eth0', False)]
 
 
-def test_a_peer_on_another_v6_subnet_is_refused_naming_both_hosts():
-    lab = dual_stack(plan(3, 'ipip'))
-    lab['n1']['peers'][1]['same_subnet_v6'] = False
-    with pytest.raises(AnsibleFilterError, match=r'n1 and n3 are not on one IPv6 subnet \(fd00:91::/64\)'):
-        calico_bird.bird_config(lab, 'n1')
-
-
 def test_mixed_lab_peers_over_v6_only_where_both_hosts_have_it():
-    lab = dual_stack(plan(3))
-    lab['n3'].update(node_ip_v6=None, block_v6=None)
-    for host in ('n1', 'n2'):
-        lab[host]['peers'][-1].update(node_ip_v6=None, block_v6=None)
+    lab = dual_plan(3, without_v6=('n3',))
     assert [s['name'] for s in calico_bird.bird_config(lab, 'n1')['sessions']] == [
         'Mesh_192_168_0_2', 'Mesh_192_168_0_3', 'Mesh_fd00_91__202']
+    assert calico_bird.bird_config(lab, 'n1')['peer_blocks_v6'] == [lab['n2']['block_v6']]
     v4_only = calico_bird.bird_config(lab, 'n3')
     assert [s['family'] for s in v4_only['sessions']] == ['ipv4', 'ipv4']
     assert (v4_only['node_ip_v6'], v4_only['block_v6'], v4_only['peer_blocks_v6']) == (None, None, [])
@@ -106,7 +92,7 @@ def test_an_ipv4_plan_renders_no_ipv6():
 @pytest.mark.parametrize('host, reflectors', [('n1', ()), ('n1', ('n1',)), ('n3', ('n1',))])
 def test_dual_stack_config_matches_its_golden(host, reflectors):
     """Regenerate after a deliberate change: LABNET_GOLDEN_WRITE=1 make unit, then read the diff."""
-    text = render(dual_stack(plan(3)), host, reflectors)
+    text = render(dual_plan(3), host, reflectors)
     path = os.path.join(GOLDEN, '%s-%s.bird.conf' % (host, 'rr-' + '-'.join(reflectors) if reflectors else 'mesh'))
     if os.environ.get('LABNET_GOLDEN_WRITE'):
         with open(path, 'w') as handle:
@@ -119,7 +105,7 @@ def test_dual_stack_config_matches_its_golden(host, reflectors):
 @pytest.mark.parametrize('mode, reflectors, host', [
     ('bgp', (), 'n1'), ('ipip', (), 'n2'), ('bgp', ('n1', 'n2'), 'n1'), ('bgp', ('n1', 'n2'), 'n4')])
 def test_dual_stack_template_is_accepted_by_bird(tmp_path, mode, reflectors, host):
-    lab = dual_stack(plan(4, mode))
+    lab = dual_plan(4, mode)
     text = render(lab, host, reflectors)
     config = tmp_path / 'bird.conf'
     config.write_text(text)
@@ -131,7 +117,7 @@ def test_dual_stack_template_is_accepted_by_bird(tmp_path, mode, reflectors, hos
 
 
 def test_lab_prefixes_cover_both_families():
-    lab = dual_stack(plan(3))
+    lab = dual_plan(3)
     assert bird.lab_prefixes(render(lab, 'n1')) == sorted(
         [lab[h]['block'] for h in lab] + [lab[h]['block_v6'] for h in lab])
 
@@ -154,7 +140,7 @@ def both(lab, host):
 
 
 def test_report_checks_v6_sessions_and_blocks():
-    lab = dual_stack(plan(3))
+    lab = dual_plan(3)
     good = dict((h, both(lab, h)) for h in lab)
     report = calico_bird.bird_report(lab, all_up(lab), good)
     assert report['failures'] == []
@@ -170,7 +156,7 @@ def test_report_checks_v6_sessions_and_blocks():
 
 
 def test_report_names_a_v6_route_via_the_wrong_peer():
-    lab = dual_stack(plan(3))
+    lab = dual_plan(3)
     astray = json.loads(both(lab, 'n2'))
     astray[-1]['gateway'] = 'fd00:91::209'
     good = dict((h, both(lab, h)) for h in lab)
@@ -210,7 +196,7 @@ READS = {('ip', '-j', '-4', 'route', 'show', 'proto', 'bird'): (0, V4_ROUTES, ''
 
 @pytest.mark.skipif(not os.path.isdir('/proc/sys/net/ipv6'), reason='a kernel without IPv6')
 def test_wait_and_withdraw_read_proto_bird_routes_of_both_families():
-    lab = dual_stack(plan(2))
+    lab = dual_plan(2)
     runner = RecordedBird(render(lab, 'n1'), READS)
     text, dsts = runner.bgp_state()
     assert 'Mesh_fd00_91__202' in bird.established(bird.parse_show_protocols(text))
