@@ -139,8 +139,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     run_guarded,
     Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, diff_text, is_lab_alias,
-    kernel_has_driver, lab_alias, mtu_from_underlay, parse_ipv4_address, parse_ipv4_interface,
+    lab_alias, parse_ipv4_address, parse_ipv4_interface,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import kernel_has_driver, mtu_from_underlay
 
 TUNNEL_ALIAS = lab_alias('tunnel')
 DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico'}
