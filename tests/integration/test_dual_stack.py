@@ -99,6 +99,8 @@ def assert_v6(lab, mode, routing='static'):
             assert (info['id'], info['port'], vxlan['address']) == (4096, 4789, vtep_mac6(hostns))
             # Felix's vxlanV6MTUOverhead (felix/dataplane/linux/int_dataplane.go): 70.
             assert vxlan['mtu'] == links['eth0']['mtu'] - 70
+            vaddr = ip_json('-n', hostns, 'addr', 'show', 'dev', 'vxlan-v6.calico')[0]['addr_info']
+            assert [(a['local'], a['prefixlen']) for a in vaddr if a.get('scope') == 'global'] == [(want['tunnel6'], 128)]
             neighbours = ip_json('-n', hostns, '-6', 'neigh', 'show', 'dev', 'vxlan-v6.calico')
             assert [(n['dst'], n['lladdr']) for n in neighbours] == [(peer['tunnel6'], vtep_mac6(lab.names[
                 'host-b' if host == 'host-a' else 'host-a']))]
