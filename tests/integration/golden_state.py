@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import normalize_link, normalize_route, route_argv
 
@@ -115,9 +116,10 @@ def placeholders(names, hosts, pod_macs, lab=None):
 
 
 def replace_names(line, names):
-    for actual in sorted(names, key=len, reverse=True):
-        line = line.replace(actual, names[actual])
-    return line
+    """One pass, longest name first, so that a placeholder is never replaced again (on the VMs a
+    name's placeholder holds the name itself: netns01 -> {netns01})."""
+    pattern = '|'.join(re.escape(actual) for actual in sorted(names, key=len, reverse=True))
+    return re.sub(pattern, lambda match: names[match.group(0)], line) if names else line
 
 
 def sort_key(line):
