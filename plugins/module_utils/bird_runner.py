@@ -9,7 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import signal
 import tempfile
@@ -60,16 +59,26 @@ class Bird:
         raise LabError('%s is not on PATH: BIRD 2 is not installed on this host. Install it: apt-get install bird2 '
                        '(Debian/Ubuntu), or dnf install bird (Fedora)' % name)
 
+    def bird_routes(self, strict=True):
+        """The kernel's ``proto bird`` routes of both families (``ip -j -4`` and ``ip -j -6``), as dicts.
+        Not strict (a poll): a read that fails counts as no routes, and the next poll reads again."""
+        ip = self.binary('ip')
+        routes = []
+        # A kernel without IPv6 (ipv6.disable=1) has no v6 routes to read, and ip -6 would fail.
+        families = ['-4', '-6'] if os.path.isdir('/proc/sys/net/ipv6') else ['-4']
+        for family in families:
+            rc, out, _err = self.run([ip, '-j', family, 'route', 'show', 'proto', 'bird'], check_rc=strict)
+            try:
+                routes.extend(parse_json_output(out) if rc == 0 else [])
+            except ValueError:
+                if strict:
+                    raise LabError('ip -j %s route show proto bird: not JSON: %s' % (family, out[:200]))
+        return routes
+
     def bgp_state(self):
         """(``birdc show protocols`` text or None when BIRD does not answer, [dst of proto bird routes])."""
         rc, out, _err = self.run([self.binary('birdc'), '-s', self.socket, 'show', 'protocols'], check_rc=False)
-        _rc, routes, _err = self.run([self.module.get_bin_path('ip', required=True), '-j', 'route', 'show',
-                                      'proto', 'bird'], check_rc=False)
-        try:
-            dsts = [route.get('dst') for route in json.loads(routes or '[]')]
-        except ValueError:
-            dsts = []
-        return (out if rc == 0 else None), dsts
+        return (out if rc == 0 else None), [route.get('dst') for route in self.bird_routes(strict=False)]
 
     def wait(self):
         """Until the wanted sessions are Established and the wanted routes in the kernel; one message if not."""
@@ -197,10 +206,10 @@ class Bird:
         """After a clean stop: BIRD kept its kernel routes (persist); remove the lab's, at once."""
         prefixes = set(lab_prefixes(self.current_config()))
         ip = self.binary('ip')
-        _rc, out, _err = self.run([ip, '-j', '-4', 'route', 'show', 'proto', 'bird'])
-        for route in parse_json_output(out):
+        for route in self.bird_routes():
             if route.get('dst') in prefixes:
-                self.run([ip, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
+                family = '-6' if ':' in route['dst'] else '-4'
+                self.run([ip, family, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
 
     def recover_on_restart(self, wanted=True):
         """daemon=service: the -R drop-in present (after the first start) or removed (state=absent)."""

@@ -19,6 +19,10 @@ import os
 import re
 import shlex
 
+from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import (
+    FAMILY_SWITCH, network_text,
+)
+
 # Routes the lab makes carry this protocol number: cleanup and purge touch nothing else.
 LAB_ROUTE_PROTO = 77
 # Links the lab makes carry this interface alias (ifalias), followed by ':' and an owner id.
@@ -26,10 +30,6 @@ LAB_ALIAS_PREFIX = 'labnet.calico'
 # Calico answers ARP for this address on every workload interface.
 CALICO_GATEWAY = '169.254.1.1'
 CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
-# Bytes an encapsulation adds to a packet, as Felix subtracts them from the host MTU
-# (felix/dataplane/linux/int_dataplane.go ipipMTUOverhead, vxlanMTUOverhead; none for plain BGP).
-ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}
-
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
@@ -136,6 +136,25 @@ def parse_ipv4_network(value, field):
         raise LabError('%s: %r is not an IPv4 network (%s)' % (field, value, exc))
 
 
+def parse_ip_address(value, field):
+    """An IPv4 or IPv6 address (the family is the value's)."""
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise LabError('%s: %r is not an IPv4 or IPv6 address' % (field, value))
+
+
+def parse_ip_network(value, field):
+    """A destination of either family: 'default' is IPv4's (as ``ip`` reads it), '::/0' IPv6's."""
+    text = str(value).strip()
+    if text == 'default':
+        return parse_ipv4_network(text, field)
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv4 or IPv6 network (%s)' % (field, value, exc))
+
+
 def parse_ipv4_interface(value, field, default_prefix=32):
     """An address with prefix; '10.10.0.2' means '10.10.0.2/32' unless another default is given."""
     text = str(value).strip()
@@ -212,17 +231,6 @@ def route_table_number(value, field):
     raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
 
 
-def mtu_from_underlay(iproute, dev, encapsulation, field):
-    """Felix's MTU for ENCAPSULATION: the MTU of the underlay device DEV less the encapsulation's overhead."""
-    if encapsulation not in ENCAPSULATION_OVERHEAD:
-        raise LabError('%s: unknown encapsulation %r (use one of %s)'
-                       % (field, encapsulation, ', '.join(sorted(ENCAPSULATION_OVERHEAD))))
-    underlay = iproute.link(check_ifname(dev, field))
-    if underlay is None:
-        raise LabError('%s: no device %s on this host' % (field, dev))
-    return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
-
-
 def workload_id(namespace, pod):
     """The string Calico hashes for a pod's host-side veth name: ``<Kubernetes namespace>.<pod name>``
     (libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go, VethNameForWorkload)."""
@@ -287,10 +295,13 @@ def parse_json_output(text):
 def normalize_link(raw):
     """One link of ``ip -j -d addr show`` as a flat dict that compares cleanly."""
     linkinfo = raw.get('linkinfo') or {}
-    addresses = []
+    addresses, addresses6 = [], []
     for info in raw.get('addr_info', []):
         if info.get('family') == 'inet':
             addresses.append('%s/%s' % (info['local'], info['prefixlen']))
+        elif info.get('family') == 'inet6' and info.get('scope') != 'link':
+            # The kernel's own fe80:: address is not the lab's to manage: only global ones are listed.
+            addresses6.append('%s/%s' % (info['local'], info['prefixlen']))
     return {
         'name': raw['ifname'],
         'index': raw.get('ifindex'),
@@ -304,16 +315,16 @@ def normalize_link(raw):
         'alias': raw.get('ifalias') or '',
         'master': raw.get('master'),
         'addresses': sorted(addresses),
+        'addresses6': sorted(addresses6),
     }
 
 
-def normalize_route(raw, table=None):
-    """One route of ``ip -N -j route show`` (numeric protocol, scope and type)."""
-    dst = raw.get('dst', 'default')
-    if dst == 'default':
-        dst = '0.0.0.0/0'
-    elif '/' not in dst:
-        dst += '/32'
+def normalize_route(raw, table=None, family=4):
+    """One route of ``ip -N -j [-6] route show`` (numeric protocol, scope and type).
+
+    IPv6 routes have no scope (the kernel keeps none) and a blackhole shows ``dev lo``: both are left out
+    so that wanted and current routes compare equal.
+    """
     route_type = raw.get('type', 'unicast')
     if str(route_type).isdigit():
         route_type = ROUTE_TYPES.get(int(route_type), str(route_type))
@@ -321,10 +332,10 @@ def normalize_route(raw, table=None):
     return {
         'table': route_table_number(table_value, 'table'),
         'type': route_type,
-        'dst': str(ipaddress.IPv4Network(dst, strict=False)),
+        'dst': network_text(raw.get('dst', 'default'), family),
         'via': raw.get('gateway'),
-        'dev': raw.get('dev'),
-        'scope': int(raw.get('scope', 0)) if str(raw.get('scope', 0)).isdigit() else
+        'dev': raw.get('dev') if route_type == 'unicast' or family == 4 else None,
+        'scope': None if family == 6 else int(raw.get('scope', 0)) if str(raw.get('scope', 0)).isdigit() else
         ROUTE_SCOPES.get(raw.get('scope'), raw.get('scope')),
         # ip leaves out "proto boot" (3), the kernel's default for routes added without a protocol.
         'proto': int(raw.get('protocol', 3)) if str(raw.get('protocol', 3)).isdigit() else
@@ -425,7 +436,7 @@ class IPRoute:
         return {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
 
     def links(self, netns=None):
-        """Every link of a namespace with its details and IPv4 addresses, by name."""
+        """Every link of a namespace with its details and addresses (IPv4, and IPv6 but link-local), by name."""
         return dict((link['name'], link) for link in
                     (normalize_link(raw) for raw in self.query(['-d', 'addr', 'show'], netns=netns)))
 
@@ -442,9 +453,13 @@ class IPRoute:
         _rc, out, _err = self.run(['netns', 'pids', name])
         return sorted(int(word) for word in out.split() if word.isdigit())
 
-    def routes(self, netns=None, table=ROUTE_TABLES['main']):
-        raw = self.query(['-N', 'route', 'show', 'table', str(table)], netns=netns)
-        return [normalize_route(r, table) for r in raw]
+    def routes(self, netns=None, table=ROUTE_TABLES['main'], family=4):
+        """The routes of one family (4 or 6) in one table: ``ip route`` alone reads only IPv4. A kernel
+        without IPv6 (ipv6.disable=1) has no IPv6 routes, rather than an error for IPv4-only labs."""
+        if family == 6 and not os.path.isdir('/proc/sys/net/ipv6'):
+            return []
+        raw = self.query([FAMILY_SWITCH[family], '-N', 'route', 'show', 'table', str(table)], netns=netns)
+        return [normalize_route(r, table, family) for r in raw]
 
     def apply(self, changes):
         """Run the changes in order; consecutive changes in one namespace go through one ``ip -batch``.
@@ -480,17 +495,6 @@ class IPRoute:
             if failed and 0 < int(failed.group(1)) <= len(group):
                 message = '%s failed: %s' % (group[int(failed.group(1)) - 1].text(), message)
             raise LabError(message)
-
-
-def kernel_has_driver(module, name):
-    """True when the kernel has ``name`` built in, loaded, or available as a loadable module."""
-    if os.path.isdir('/sys/module/%s' % name):
-        return True
-    modinfo = module.get_bin_path('modinfo')
-    if modinfo:
-        rc, _out, _err = module.run_command([modinfo, name], environ_update={'LC_ALL': 'C'})
-        return rc == 0
-    return False
 
 
 def diff_text(lines):
