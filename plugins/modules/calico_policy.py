@@ -64,6 +64,9 @@ options:
       workload:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
+      ip6:
+        description: Ignored (the plan's IPv6 address of a dual-stack pod; the policy is IPv4 only).
+        type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
     type: list
@@ -94,6 +97,9 @@ options:
         default: default
       workload:
         description: Ignored (so the lab plan's pods can be passed as they are).
+        type: str
+      ip6:
+        description: Ignored (the plan's IPv6 address of a dual-stack pod; the policy is IPv4 only).
         type: str
   policies:
     description:
@@ -191,12 +197,15 @@ def _lab_builtin_lines(current):
 
 
 def main():
+    # ip6: the plan's pods carry it on dual-stack hosts (issue 13); the policy is IPv4 (iptables) only.
     pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                        host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
-                       namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'))
+                       namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'),
+                       ip6=dict(type='str'))
     lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                            labels=dict(type='dict', default={}), namespace=dict(type='str', default='default'),
-                           host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'))
+                           host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'),
+                           ip6=dict(type='str'))
     module = AnsibleModule(
         argument_spec=dict(
             pods=dict(type='list', elements='dict', options=pod_options, default=[]),
