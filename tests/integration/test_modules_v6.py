@@ -7,7 +7,7 @@ import os
 import pytest
 
 from labtest import ip, ip_json, netns_list
-from test_modules import lab, module, pods  # noqa: F401  (lab is a fixture)
+from test_modules import lab, module, pods  # noqa: F401  # pylint: disable=unused-import  # lab is the fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
@@ -108,8 +108,8 @@ def test_veth_and_proxy_arp_ipv6_create_rerun_drift_checkmode_absent(lab):
     assert module(lab, 'proxy_arp', sysctls, check=True)['changed']
     assert host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '0'
     assert module(lab, 'proxy_arp', sysctls)['changed'] and not module(lab, 'proxy_arp', sysctls)['changed']
-    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in ('disable_ipv6', 'accept_dad', 'proxy_ndp',
-                                                                       'forwarding', 'accept_ra')] == ['0', '0', '1', '1', '0']
+    keys = ('disable_ipv6', 'accept_dad', 'proxy_ndp', 'forwarding', 'accept_ra')
+    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in keys] == ['0', '0', '1', '1', '0']
     assert host_sysctl(host, 'conf/all/forwarding') == '1'
     ip('netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv6.conf.%s.proxy_ndp=0' % cali)
     assert module(lab, 'proxy_arp', sysctls)['changed'] and host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '1'
