@@ -201,6 +201,12 @@ def workload_routes(host_plan, pod_ifname='eth0'):
     return routes
 
 
+def host_end_interfaces(host_plan):
+    """proxy_arp's interfaces: each pod's host end; one of a pod with ip6 also with ipv6 (its IPv6 sysctls)."""
+    return [{'name': w['host_ifname'], 'ipv6': True} if w.get('ip6') else w['host_ifname']
+            for w in host_plan['workloads']]
+
+
 def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
     """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own;
     the same for the IPv6 blocks (module_utils/dual_stack.py peer_routes_v6).
@@ -357,6 +363,7 @@ class FilterModule(object):
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
+            'calico_host_end_interfaces': host_end_interfaces,
             'calico_netns_host': netns_host,
             'calico_host_ifname': host_ifname,
         }
