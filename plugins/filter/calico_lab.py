@@ -201,6 +201,12 @@ def workload_routes(host_plan, pod_ifname='eth0'):
     return routes
 
 
+def host_end_interfaces(host_plan):
+    """proxy_arp's interfaces: each pod's host end; one of a pod with ip6 also with ipv6 (its IPv6 sysctls)."""
+    return [{'name': w['host_ifname'], 'ipv6': True} if w.get('ip6') else w['host_ifname']
+            for w in host_plan['workloads']]
+
+
 def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
     """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own;
     the same for the IPv6 blocks (module_utils/dual_stack.py peer_routes_v6).
@@ -276,8 +282,11 @@ def capture_probes(plan, host, policies=None):
                  if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
         if pairs:
             source, target = pairs[0]
-            probes.append({'source': source['netns'], 'source_ip': source['ip'],
-                           'target': target['name'], 'ip': target['ip']})
+            probes.append(dict({'source': source['netns'], 'source_ip': source['ip'],
+                                'target': target['name'], 'ip': target['ip']},
+                               # over IPv6 as well when both pods have it (pod_capture probes each family)
+                               **({'source_ip6': source['ip6'], 'ip6': target['ip6']}
+                                  if source.get('ip6') and target.get('ip6') else {})))
     return probes
 
 
@@ -293,13 +302,15 @@ def capture_report(captures, plan, policies=None):
     for host in sorted(captures):
         results = (captures[host] or {}).get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
-        got = set((r['source'], r['target']) for r in results)
+        got = set((r['source'], r['target'], r.get('family') or 'ipv4') for r in results)
         for wanted in capture_probes(plan, host, policies) if host in plan else []:
-            if (wanted['source'], wanted['target']) not in got:
-                failures.append('%s: %s -> %s: no capture result (the capture did not run)'
-                                % (host, wanted['source'], wanted['target']))
+            for family in ['ipv4'] + (['ipv6'] if wanted.get('ip6') else []):
+                if (wanted['source'], wanted['target'], family) not in got:
+                    failures.append('%s: %s -> %s%s: no capture result (the capture did not run)'
+                                    % (host, wanted['source'], wanted['target'], ' over IPv6' if family == 'ipv6' else ''))
         for r in results:
-            pair = '%s: %s -> %s' % (host, r['source'], r['target'])
+            v6 = r.get('family') == 'ipv6'
+            pair = '%s: %s -> %s%s' % (host, r['source'], r['target'], ' over IPv6' if v6 else '')
             want = ROUTE_ENCAPSULATION.get(r.get('route_dev'), 'none')
             requests = [p for p in r['packets'] if p['direction'] == 'out' and p['icmp'] == 'request']
             replies = [p for p in r['packets'] if p['direction'] == 'in' and p['icmp'] == 'reply']
@@ -318,12 +329,13 @@ def capture_report(captures, plan, policies=None):
             peer = plan.get(pod_host.get(r['target']))
             if want == 'none' or not peer:
                 continue
-            ends = {'out': (plan[host]['node_ip'], peer['node_ip']), 'in': (peer['node_ip'], plan[host]['node_ip'])}
+            # VXLAN over IPv6 (vxlan-v6.calico) runs between the hosts' IPv6 addresses.
+            mine, theirs = (plan[host].get('node_ip_v6'), peer.get('node_ip_v6')) if v6 else (plan[host]['node_ip'], peer['node_ip'])
+            ends = {'out': (mine, theirs), 'in': (theirs, mine)}
             strays = [p['text'] for p in r['packets'] if p['encapsulation'] == want
                       and (p['outer_src'], p['outer_dst']) != ends[p['direction']]]
             if strays:
-                failures.append('%s: outer addresses should be %s <-> %s: %s'
-                                % (pair, plan[host]['node_ip'], peer['node_ip'], strays[0]))
+                failures.append('%s: outer addresses should be %s <-> %s: %s' % (pair, mine, theirs, strays[0]))
     return {'lines': lines, 'failures': failures}
 
 
@@ -351,6 +363,7 @@ class FilterModule(object):
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
+            'calico_host_end_interfaces': host_end_interfaces,
             'calico_netns_host': netns_host,
             'calico_host_ifname': host_ifname,
         }

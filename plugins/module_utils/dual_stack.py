@@ -12,13 +12,12 @@ __metaclass__ = type
 
 import hashlib
 
+# The pods' IPv6 gateway, the host end's link-local address (ipfamily.py has its source).
+from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import CALICO_GATEWAY_V6
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, parse_ipv6_address, parse_ipv6_interface, parse_ipv6_network,
 )
 
-# The pods' IPv6 gateway: the link-local address EUI-64 makes of the host end's MAC ee:ee:ee:ee:ee:ee
-# (cni-plugin/pkg/dataplane/linux/dataplane_linux.go hostSideMACAsIPv6LL).
-CALICO_GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee'
 # Calico's default IPv6 block size (api/pkg/apis/projectcalico/v3/ippool.go, BlockSize).
 DEFAULT_BLOCK_SIZE_V6 = 122
 # An IPv6 underlay address without a prefix is a /64, the usual size of an IPv6 subnet.

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from labtest import ip, ip_json, netns_list
-from test_modules import lab, module, pods  # noqa: F401  (lab is a fixture)
+from labtest import ip, ip_json, netns_list, run
+from test_modules import lab, module, pods  # noqa: F401  # pylint: disable=unused-import  # lab is the fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
@@ -108,8 +108,8 @@ def test_veth_and_proxy_arp_ipv6_create_rerun_drift_checkmode_absent(lab):
     assert module(lab, 'proxy_arp', sysctls, check=True)['changed']
     assert host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '0'
     assert module(lab, 'proxy_arp', sysctls)['changed'] and not module(lab, 'proxy_arp', sysctls)['changed']
-    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in ('disable_ipv6', 'accept_dad', 'proxy_ndp',
-                                                                       'forwarding', 'accept_ra')] == ['0', '0', '1', '1', '0']
+    keys = ('disable_ipv6', 'accept_dad', 'proxy_ndp', 'forwarding', 'accept_ra')
+    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in keys] == ['0', '0', '1', '1', '0']
     assert host_sysctl(host, 'conf/all/forwarding') == '1'
     ip('netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv6.conf.%s.proxy_ndp=0' % cali)
     assert module(lab, 'proxy_arp', sysctls)['changed'] and host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '1'
@@ -123,3 +123,53 @@ def test_veth_and_proxy_arp_ipv6_create_rerun_drift_checkmode_absent(lab):
 
 def host_sysctl(host, key):
     return ip('netns', 'exec', host, 'cat', '/proc/sys/net/ipv6/' + key).strip()
+
+
+def test_vxlan_v6_tunnel_and_neighbours_create_rerun_drift_checkmode_absent(lab):
+    host = lab['host']
+    v6(lab)
+    vxlan = {'mode': 'vxlan', 'parent': 'eth0', 'local': '172.31.250.1', 'address': '10.77.0.0', 'mtu_from': 'eth0',
+             'local6': 'fd00:77:91::1', 'address6': 'fd00:77:244::', 'mac6': '66:00:00:00:06:01'}
+    assert module(lab, 'calico_tunnel', vxlan, check=True)['changed']
+    assert 'vxlan' not in ip('-n', host, 'link')
+    result = module(lab, 'calico_tunnel', vxlan)
+    assert result['changed'] and result['tunnel']['name'] == 'vxlan.calico'
+    assert result['tunnel6']['name'] == 'vxlan-v6.calico' and result['tunnel6']['mtu'] == 1430
+    assert not module(lab, 'calico_tunnel', vxlan)['changed']
+    link = ip_json('-n', host, '-d', 'addr', 'show', 'vxlan-v6.calico')[0]
+    info = link['linkinfo']['info_data']
+    assert (link['mtu'], link['address'], info['id'], info['port'], info['local6'], info['link'], info['learning']) == \
+        (1430, '66:00:00:00:06:01', 4096, 4789, 'fd00:77:91::1', 'eth0', False)
+    assert [(a['local'], a['prefixlen']) for a in link['addr_info'] if a['scope'] == 'global'] == [('fd00:77:244::', 128)]
+    assert ip_json('-n', host, 'link', 'show', 'vxlan.calico')[0]['mtu'] == 1450
+    # Neighbour and FDB entries of a v6 peer, beside a v4 one.
+    neigh = {'purge': True,
+             'neighbours': [{'address': 'fd00:77:245::', 'lladdr': '66:00:00:00:06:02', 'dev': 'vxlan-v6.calico'},
+                            {'address': '10.77.1.0', 'lladdr': '66:00:00:00:04:02', 'dev': 'vxlan.calico'}],
+             'fdb': [{'lladdr': '66:00:00:00:06:02', 'dev': 'vxlan-v6.calico', 'dst': 'fd00:77:91::2'},
+                     {'lladdr': '66:00:00:00:04:02', 'dev': 'vxlan.calico', 'dst': '172.31.250.2'}]}
+    assert module(lab, 'calico_neigh', neigh, check=True)['changed']
+    assert ip('-n', host, 'neigh', 'show', 'dev', 'vxlan-v6.calico') == ''
+    assert module(lab, 'calico_neigh', neigh)['changed'] and not module(lab, 'calico_neigh', neigh)['changed']
+    assert 'fd00:77:245:: lladdr 66:00:00:00:06:02 PERMANENT' in ip('-n', host, 'neigh', 'show', 'dev', 'vxlan-v6.calico')
+    fdb = run(['bridge', '-n', host, 'fdb', 'show', 'dev', 'vxlan-v6.calico'], timeout=30).stdout
+    assert '66:00:00:00:06:02 dst fd00:77:91::2 self permanent' in fdb
+    # Drift: a wrong MAC and a stale v6 entry; the device's source address changed (recreated).
+    ip('-n', host, 'neigh', 'replace', 'fd00:77:245::', 'lladdr', '66:00:00:00:06:09', 'dev', 'vxlan-v6.calico', 'nud', 'permanent')
+    ip('-n', host, 'neigh', 'replace', 'fd00:77:250::', 'lladdr', '66:00:00:00:06:0a', 'dev', 'vxlan-v6.calico', 'nud', 'permanent')
+    assert module(lab, 'calico_neigh', neigh)['changed']
+    table = ip('-n', host, 'neigh', 'show', 'dev', 'vxlan-v6.calico')
+    assert 'fd00:77:245:: lladdr 66:00:00:00:06:02' in table and 'fd00:77:250' not in table
+    assert module(lab, 'calico_tunnel', dict(vxlan, local6='fd00:77:91::5'))['changed']
+    assert ip_json('-n', host, '-d', 'link', 'show', 'vxlan-v6.calico')[0]['linkinfo']['info_data']['local6'] == 'fd00:77:91::5'
+    # VXLAN without local6 keeps vxlan.calico and removes the lab's vxlan-v6.calico; mode all removes both.
+    assert module(lab, 'calico_tunnel', vxlan)['changed']
+    v4_only = dict((k, v) for k, v in vxlan.items() if k not in ('local6', 'address6', 'mac6'))
+    assert module(lab, 'calico_tunnel', v4_only)['changed']
+    links = ip('-n', host, 'link')
+    assert 'vxlan-v6.calico' not in links and 'vxlan.calico' in links
+    assert module(lab, 'calico_tunnel', vxlan)['changed']
+    removed = module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})
+    assert [t['name'] for t in removed['tunnels']] == ['tunl0', 'vxlan.calico', 'vxlan-v6.calico']
+    assert 'vxlan' not in ip('-n', host, 'link')
+    assert not module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})['changed']

@@ -258,3 +258,17 @@ def test_check_inventory_returns_the_v6_lab_wide_values():
     lab, problems = inventory_check.check_inventory(copy.deepcopy(DUAL), sorted(DUAL), 'bgp',
                                                     {'calico_ipam_pool_v6': POOL6})
     assert problems == [] and str(lab['calico_ipam_pool_v6']) == POOL6 and lab['calico_block_size_v6'] == 122
+
+
+def test_the_dual_stack_inventory_plans():
+    import os
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'inventories', 'dual-stack', 'hosts.yml')
+    with open(path) as handle:
+        data = yaml.safe_load(handle)
+    nodes = data['all']['children']['calico_nodes']
+    hostvars = dict((name, dict(data['all']['vars'], **dict(nodes['vars'], **values)))
+                    for name, values in nodes['hosts'].items())
+    result = calico_lab.calico_lab_plan(hostvars, list(hostvars), mode='vxlan')
+    assert [w['ip6'] for w in result['host-b']['workloads']] == ['fd00:10:244::41', 'fd00:10:244::4a']
+    assert result['host-a']['peers'][0]['encapsulate_v6'] is True

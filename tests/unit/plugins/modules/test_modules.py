@@ -148,3 +148,32 @@ def test_calico_veth_takes_an_ipv6_address_as_a_128():
         calico_veth.wanted_workloads(veth_params(workload='p', address6='fd00:10:244::2/64'))
     with pytest.raises(LabError, match=r'^workloads\[0\]\.address6: .* is not an IPv6 address'):
         calico_veth.wanted_workloads(veth_params(workloads=[{'workload': 'p', 'address6': '10.0.0.1'}]))
+
+
+def tunnel_params(**overrides):
+    params = dict(mode='vxlan', exclusive=False, name=None, address=None, mtu=None, mtu_from=None, vni=4096,
+                  port=4789, parent='eth0', local='172.16.91.201', mac=None, local6=None, address6=None, mac6=None,
+                  state='present')
+    params.update(overrides)
+    return params
+
+
+def test_calico_tunnel_manages_vxlan_v6_beside_vxlan():
+    from ansible_collections.labnet.calico.plugins.modules import calico_tunnel
+    specs = calico_tunnel.wanted_tunnels(tunnel_params(local6='fd00:91::201', address6='fd00:10:244::'))
+    assert [(s['name'], s['state']) for s in specs] == [('vxlan-v6.calico', 'present'), ('vxlan.calico', 'present')]
+    assert specs[0]['local'] == 'fd00:91::201' and specs[0]['address'] == 'fd00:10:244::/128'
+    assert specs[0]['vni'] == 4096 and specs[0]['parent'] == 'eth0'
+    # IPv4 only: the lab's vxlan-v6.calico goes; ipip exclusive removes both VXLAN devices; all removes three.
+    assert [(s['name'], s['state']) for s in calico_tunnel.wanted_tunnels(tunnel_params())] == [
+        ('vxlan-v6.calico', 'absent'), ('vxlan.calico', 'present')]
+    ipip = calico_tunnel.wanted_tunnels(tunnel_params(mode='ipip', parent=None, local=None, exclusive=True))
+    assert [(s['name'], s['state']) for s in ipip] == [
+        ('vxlan.calico', 'absent'), ('vxlan-v6.calico', 'absent'), ('tunl0', 'present')]
+    assert len(calico_tunnel.wanted_tunnels(tunnel_params(mode='all', parent=None, local=None, state='absent'))) == 3
+    with pytest.raises(LabError, match='^address6: needs local6'):
+        calico_tunnel.wanted_tunnels(tunnel_params(address6='fd00:10:244::'))
+    with pytest.raises(LabError, match='^local6: only for mode vxlan'):
+        calico_tunnel.wanted_tunnels(tunnel_params(mode='ipip', parent=None, local=None, local6='fd00::1'))
+    with pytest.raises(LabError, match="^local6: '10.0.0.1' is not an IPv6 address"):
+        calico_tunnel.wanted_tunnels(tunnel_params(local6='10.0.0.1'))
