@@ -65,7 +65,9 @@ options:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
       ip6:
-        description: Ignored (the plan's IPv6 address of a dual-stack pod; the policy is IPv4 only).
+        description:
+          - Ignored - the pod's IPv6 address (dual stack). The module programs IPv4 policy (iptables) only; a
+            pod's IPv6 traffic is not policed (Felix's ip6tables chains are not made).
         type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
@@ -99,7 +101,7 @@ options:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
       ip6:
-        description: Ignored (the plan's IPv6 address of a dual-stack pod; the policy is IPv4 only).
+        description: Ignored - the pod's IPv6 address (IPv4 policy only).
         type: str
   policies:
     description:
@@ -197,7 +199,6 @@ def _lab_builtin_lines(current):
 
 
 def main():
-    # ip6: the plan's pods carry it on dual-stack hosts (issue 13); the policy is IPv4 (iptables) only.
     pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                        host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
                        namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'),
