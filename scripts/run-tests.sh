@@ -2,13 +2,14 @@
 # Runs every test of the collection on this machine, as root, installing what they need first:
 # unit tests, module integration tests on real namespaces, ansible-test sanity, ansible-lint, the
 # Galaxy import check of the built tarball (galaxy-importer, antsibull-docs lint), and the
-# Molecule scenarios (netns lab, IPIP on QEMU VMs, the seeds' lab on Docker, IPIP cross-subnet on VMs).
+# Molecule scenarios (netns lab, netns lab dual stack, IPIP on QEMU VMs, the seeds' lab on Docker, IPIP
+# cross-subnet on VMs).
 #   sudo ./scripts/run-tests.sh               # everything
 #   sudo ./scripts/run-tests.sh unit sanity   # some of: unit integration sanity lint galaxy molecule molecule-extra
-# `molecule` runs the scenarios CI runs (the netns lab, two IPIP VMs with BIRD, two Docker containers: about
-# 80 s with the image cached, 132 s building it first); `molecule-extra` (also spelt molecule-vm-extra)
-# the others: `bird` (four netns hosts, two route reflectors: the topology the integration suite's
-# four-host BIRD test converges, stops and restores) and the four-VM ipip-cross-subnet scenario (about 20
+# `molecule` runs the scenarios CI runs (the netns lab, the netns lab dual stack, two IPIP VMs with BIRD, two
+# Docker containers: about 80 s with the image cached, 132 s building it first, before dual-stack);
+# `molecule-extra` (also spelt molecule-vm-extra) the others: `bird` (four netns hosts, two route
+# reflectors: the topology the integration suite's four-host BIRD test converges, stops and restores) and the four-VM ipip-cross-subnet scenario (about 20
 # minutes under TCG on 2 cores, too long for CI's budget; its per-pair plain/encapsulated decision is the
 # one the VXLAN cross_subnet integration test checks on the wire).
 # Every step and every Molecule scenario has a time limit (coreutils timeout; STEP_LIMIT_<step>,
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 
-scenarios=(default ipip docker)
+scenarios=(default dual-stack ipip docker)
 extra_scenarios=(bird ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint galaxy molecule)

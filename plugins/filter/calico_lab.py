@@ -7,15 +7,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     DEFAULT_K8S_NAMESPACE, LabError, check_ifname, check_k8s_namespace, check_netns, parse_ipv4_address,
     parse_ipv4_interface, parse_ipv4_network, workload_host_ifname, workload_id,
 )
-from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy, dual_stack
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
     check_inventory, check_plan, raise_problems,
 )
@@ -29,65 +27,52 @@ def _host_value(hostvars, host, name, default=None):
 
 def _blocks(hostvars, hosts, pool, block_size):
     """Explicit blocks first, then pool blocks for the others, in inventory order."""
-    blocks = {}
+    explicit = {}
     for host in hosts:
         cidr = _host_value(hostvars, host, 'calico_pod_cidr')
         if cidr:
-            blocks[host] = parse_ipv4_network(cidr, '%s: calico_pod_cidr' % host)
-    missing = [host for host in hosts if host not in blocks]
-    if missing:
-        if not pool:
-            raise LabError('%s: no calico_pod_cidr and no calico_ipam_pool to cut a block from' % missing[0])
-        pool_net = parse_ipv4_network(pool, 'calico_ipam_pool')
-        free = (b for b in pool_net.subnets(new_prefix=block_size)
-                if not any(b.overlaps(taken) for taken in blocks.values()))
-        for host in missing:
-            try:
-                blocks[host] = next(free)
-            except StopIteration:
-                raise LabError('%s: calico_ipam_pool %s has no free /%d block left' % (host, pool_net, block_size))
-    ordered = [(host, blocks[host]) for host in hosts]
-    for index, (host, block) in enumerate(ordered):
-        for other, other_block in ordered[index + 1:]:
-            if block.overlaps(other_block):
-                raise LabError('%s: calico_pod_cidr %s overlaps %s of %s' % (other, other_block, block, host))
-    return blocks
+            explicit[host] = parse_ipv4_network(cidr, '%s: calico_pod_cidr' % host)
+    pool_net = parse_ipv4_network(pool, 'calico_ipam_pool') if pool else None
+    return dual_stack.cut_blocks(explicit, hosts, pool_net, block_size, ('calico_pod_cidr', 'calico_ipam_pool'))
 
 
 def vtep_mac(host):
-    """Felix's VTEP MAC of a node that has no VXLANTunnelMACAddr: the byte 0x66 ("f", a locally
-    administered unicast address) and the first 5 bytes of a SHA-1 of the node name, here the lab host's
-    name (felix/calc/vxlan_resolver.go, vtepMACForHost)."""
-    digest = hashlib.sha1(host.encode('utf-8')).hexdigest()
-    return ':'.join(['66'] + [digest[i:i + 2] for i in range(0, 10, 2)])
+    """Felix's IPv4 VTEP MAC of a lab host (module_utils/dual_stack.py vtep_mac)."""
+    return dual_stack.vtep_mac(host)
 
 
-def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always', settings=None):
+def calico_lab_plan(hostvars, hosts, pool=None, block_size=26, mode='any', ipip_mode='always', settings=None,
+                    pool_v6=None, block_size_v6=dual_stack.DEFAULT_BLOCK_SIZE_V6):
     """The plan, after the whole inventory is checked (module_utils/inventory_check.py).
 
     ``settings``: lab-wide values as the calling play sees them, for what the hosts' vars leave unset.
+    ``pool_v6``/``block_size_v6``: calico_ipam_pool_v6 and calico_block_size_v6 (IPv6, issue 13).
     """
     hosts = list(hosts)
     hostvars = dict((host, hostvars[host]) for host in hosts)  # each host's variables looked up once
     settings = dict(settings or {})
     settings.setdefault('calico_ipam_pool', pool)
     settings.setdefault('calico_block_size', block_size)
+    settings.setdefault('calico_ipam_pool_v6', pool_v6)
+    settings.setdefault('calico_block_size_v6', block_size_v6)
     try:
         lab, problems = check_inventory(hostvars, hosts, mode, settings)
         raise_problems(problems)
-        plan = _plan(hostvars, hosts, lab['calico_ipam_pool'], lab['calico_block_size'], mode, ipip_mode)
+        plan = _plan(hostvars, hosts, lab['calico_ipam_pool'], lab['calico_block_size'], mode, ipip_mode,
+                     (lab['calico_ipam_pool_v6'], lab['calico_block_size_v6']))
         raise_problems(check_plan(plan, lab, lab_name=settings.get('netns_hosts_lab') or 'lab'))
         return plan
     except LabError as exc:
         raise AnsibleFilterError('lab inventory: %s' % exc)
 
 
-def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
+def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_stack.DEFAULT_BLOCK_SIZE_V6)):
     if not hosts:
         raise LabError('group calico_nodes is empty')
     if ipip_mode not in ('always', 'cross_subnet'):
         raise LabError('calico_ipip_mode / calico_vxlan_mode: %r is not always or cross_subnet' % ipip_mode)
     blocks = _blocks(hostvars, hosts, pool, block_size)
+    plan_v6 = dual_stack.plan_v6(hostvars, hosts, str(v6[0]) if v6[0] else None, v6[1])
     plan, node_ips, pod_names, pod_ips = {}, {}, {}, {}
     for host in hosts:
         address_text = _host_value(hostvars, host, 'calico_node_address')
@@ -140,6 +125,12 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             if str(workload['ip']) in pod_ips:
                 raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip'], pod_ips[str(workload['ip'])]))
             pod_ips[str(workload['ip'])] = workload['name']
+        dual_stack.assign_ip6(host, plan_v6[host]['block_v6'], plan_v6[host]['tunnel_address_v6'], workloads, items)
+        for workload in workloads:
+            if workload['ip6'] is not None:
+                if workload['ip6'] in pod_ips:
+                    raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip6'], pod_ips[workload['ip6']]))
+                pod_ips[workload['ip6']] = workload['name']
         plan[host] = {
             'node_address': str(address),
             'node_ip': str(address.ip),
@@ -151,12 +142,14 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
             'vtep_mac': vtep_mac(host),
             # Calico's workload id <namespace>.<pod> names the host end; the pod's network namespace
             # keeps the pod's name.
-            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'netns': w['name'], 'namespace': w['namespace'],
+            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'ip6': w['ip6'], 'netns': w['name'],
+                           'namespace': w['namespace'],
                            'workload': workload_id(w['namespace'], w['name']),
                            'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name'])),
                            'labels': w['labels']}
                           for w in workloads],
         }
+        plan[host].update(plan_v6[host])
     for host in hosts:
         me = plan[host]
         me['peers'] = []
@@ -171,40 +164,57 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode):
                                '(playbooks/ipip.yml) with calico_ipip_mode: cross_subnet instead.'
                                % (host, me['subnet'], other, peer['subnet']))
             encapsulate = mode in ('ipip', 'vxlan') and (ipip_mode == 'always' or not same_subnet)
-            me['peers'].append({'name': other, 'node_ip': peer['node_ip'], 'block': peer['block'],
-                                'tunnel_address': peer['tunnel_address'], 'vtep_mac': peer['vtep_mac'],
-                                'same_subnet': same_subnet, 'encapsulate': encapsulate})
+            item = {'name': other, 'node_ip': peer['node_ip'], 'block': peer['block'],
+                    'tunnel_address': peer['tunnel_address'], 'vtep_mac': peer['vtep_mac'],
+                    'same_subnet': same_subnet, 'encapsulate': encapsulate}
+            item.update(dual_stack.peer_v6(me, peer, (host, other), mode, ipip_mode))
+            me['peers'].append(item)
     return plan
 
 
 def lab_blocks_summary(plan):
     """One line per host, for the play's output."""
-    return ['%s %s block %s pods %s' % (host, item['node_address'], item['block'],
-                                        ', '.join('%s=%s' % (w['name'], w['ip']) for w in item['workloads']))
+    return ['%s %s block %s%s pods %s'
+            % (host, item['node_address'], item['block'],
+               ' %s block %s' % (item['node_address_v6'], item['block_v6']) if item.get('block_v6') else '',
+               ', '.join('%s=%s' % (w['name'], w['ip'] + ('/%s' % w['ip6'] if w.get('ip6') else ''))
+                         for w in item['workloads']))
             for host, item in sorted(plan.items())]
 
 
 def workload_veths(host_plan):
     """Items for calico_veth's ``workloads``."""
-    return [{'workload': w['workload'], 'netns': w['netns'], 'host_ifname': w['host_ifname'], 'address': w['ip']}
+    return [dict({'workload': w['workload'], 'netns': w['netns'], 'host_ifname': w['host_ifname'],
+                  'address': w['ip']}, **dual_stack.veth_address6(w))
             for w in host_plan['workloads']]
 
 
 def workload_routes(host_plan, pod_ifname='eth0'):
-    """Items for calico_route: the host's /32 to each pod, and each pod's gateway and default route."""
+    """Items for calico_route: the host's /32 to each pod, and each pod's gateway and default route; for a
+    pod with ip6 also the host's /128 and the pod's IPv6 default route ('::/0'; 'default' is IPv4's)."""
     routes = []
     for w in host_plan['workloads']:
         routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
         routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
         routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
+        routes.extend(dual_stack.workload_routes_v6(w, pod_ifname))
     return routes
 
 
-def peer_routes(host_plan, mode, mtu=None):
-    """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own.
+def host_end_interfaces(host_plan):
+    """proxy_arp's interfaces: each pod's host end; one of a pod with ip6 also with ipv6 (its IPv6 sysctls)."""
+    return [{'name': w['host_ifname'], 'ipv6': True} if w.get('ip6') else w['host_ifname']
+            for w in host_plan['workloads']]
+
+
+def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
+    """Items for calico_route: every peer's block (plain or through the tunnel), a blackhole for our own;
+    the same for the IPv6 blocks (module_utils/dual_stack.py peer_routes_v6).
 
     MTU goes on the routes through the tunnel, as Felix's tunnelRoute sets it (felix/dataplane/linux/
-    vxlan_mgr.go, ipip_mgr.go); routes over the underlay get none (route_mgr.go noEncapRoute).
+    vxlan_mgr.go, ipip_mgr.go); routes over the underlay get none (route_mgr.go noEncapRoute). MTU_V6,
+    vxlan-v6.calico's: by default MTU less 20, Felix's VXLAN overheads being 50 and 70 bytes
+    (felix/dataplane/linux/int_dataplane.go vxlanMTUOverhead, vxlanV6MTUOverhead).
     """
     routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]
     route_mtu = {'mtu': int(mtu)} if mtu else {}
@@ -217,16 +227,19 @@ def peer_routes(host_plan, mode, mtu=None):
                                 'onlink': True}, **route_mtu))
         else:
             routes.append({'dest': peer['block'], 'via': peer['node_ip'], 'dev': host_plan['underlay_dev']})
-    return routes
+    if mtu_v6 is None and mtu:
+        mtu_v6 = int(mtu) - 20
+    return routes + dual_stack.peer_routes_v6(host_plan, mode, mtu_v6)
 
 
 def vxlan_peers(host_plan):
     """calico_neigh input: each encapsulated peer's VTEP address resolves to its MAC, sent to its node."""
     peers = [p for p in host_plan['peers'] if p['encapsulate']]
+    v6 = dual_stack.vxlan_peers_v6(host_plan)
     return {
         'neighbours': [{'address': p['tunnel_address'], 'lladdr': p['vtep_mac'], 'dev': 'vxlan.calico'}
-                       for p in peers],
-        'fdb': [{'lladdr': p['vtep_mac'], 'dev': 'vxlan.calico', 'dst': p['node_ip']} for p in peers],
+                       for p in peers] + v6['neighbours'],
+        'fdb': [{'lladdr': p['vtep_mac'], 'dev': 'vxlan.calico', 'dst': p['node_ip']} for p in peers] + v6['fdb'],
     }
 
 
@@ -236,19 +249,24 @@ def gateway_neighbour(netns, pod_ifname='eth0'):
 
 
 def netns_host(hostvars_of_host):
-    """netns_lab input for one inventory host."""
-    return {'name': hostvars_of_host['inventory_hostname'], 'address': hostvars_of_host['calico_node_address'],
+    """netns_lab input for one inventory host; address6/gateway6 when it has IPv6."""
+    item = {'name': hostvars_of_host['inventory_hostname'], 'address': hostvars_of_host['calico_node_address'],
             'dev': hostvars_of_host.get('calico_underlay_dev') or 'eth0',
             'gateway': hostvars_of_host.get('calico_underlay_gateway')}
+    if hostvars_of_host.get('calico_node_address_v6'):
+        item['address6'] = str(hostvars_of_host['calico_node_address_v6'])
+        item['gateway6'] = hostvars_of_host.get('calico_underlay_gateway_v6')
+    return item
 
 
 def lab_pods(plan):
-    """Every pod of the lab as {name, ip}: the targets of pod_ping."""
-    return [{'name': w['name'], 'ip': w['ip']} for host in sorted(plan) for w in plan[host]['workloads']]
+    """Every pod of the lab as {name, ip} (and ip6 when it has one): the targets of pod_ping."""
+    return [dict({'name': w['name'], 'ip': w['ip']}, **({'ip6': w['ip6']} if w.get('ip6') else {}))
+            for host in sorted(plan) for w in plan[host]['workloads']]
 
 
 # How the packets must cross the underlay when the route to a pod goes through this device.
-ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan'}
+ROUTE_ENCAPSULATION = {'tunl0': 'ipip', 'vxlan.calico': 'vxlan', 'vxlan-v6.calico': 'vxlan'}
 TUNNEL_DEVICES = tuple(ROUTE_ENCAPSULATION)
 
 
@@ -264,8 +282,11 @@ def capture_probes(plan, host, policies=None):
                  if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
         if pairs:
             source, target = pairs[0]
-            probes.append({'source': source['netns'], 'source_ip': source['ip'],
-                           'target': target['name'], 'ip': target['ip']})
+            probes.append(dict({'source': source['netns'], 'source_ip': source['ip'],
+                                'target': target['name'], 'ip': target['ip']},
+                               # over IPv6 as well when both pods have it (pod_capture probes each family)
+                               **({'source_ip6': source['ip6'], 'ip6': target['ip6']}
+                                  if source.get('ip6') and target.get('ip6') else {})))
     return probes
 
 
@@ -281,13 +302,15 @@ def capture_report(captures, plan, policies=None):
     for host in sorted(captures):
         results = (captures[host] or {}).get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
-        got = set((r['source'], r['target']) for r in results)
+        got = set((r['source'], r['target'], r.get('family') or 'ipv4') for r in results)
         for wanted in capture_probes(plan, host, policies) if host in plan else []:
-            if (wanted['source'], wanted['target']) not in got:
-                failures.append('%s: %s -> %s: no capture result (the capture did not run)'
-                                % (host, wanted['source'], wanted['target']))
+            for family in ['ipv4'] + (['ipv6'] if wanted.get('ip6') else []):
+                if (wanted['source'], wanted['target'], family) not in got:
+                    failures.append('%s: %s -> %s%s: no capture result (the capture did not run)'
+                                    % (host, wanted['source'], wanted['target'], ' over IPv6' if family == 'ipv6' else ''))
         for r in results:
-            pair = '%s: %s -> %s' % (host, r['source'], r['target'])
+            v6 = r.get('family') == 'ipv6'
+            pair = '%s: %s -> %s%s' % (host, r['source'], r['target'], ' over IPv6' if v6 else '')
             want = ROUTE_ENCAPSULATION.get(r.get('route_dev'), 'none')
             requests = [p for p in r['packets'] if p['direction'] == 'out' and p['icmp'] == 'request']
             replies = [p for p in r['packets'] if p['direction'] == 'in' and p['icmp'] == 'reply']
@@ -306,12 +329,13 @@ def capture_report(captures, plan, policies=None):
             peer = plan.get(pod_host.get(r['target']))
             if want == 'none' or not peer:
                 continue
-            ends = {'out': (plan[host]['node_ip'], peer['node_ip']), 'in': (peer['node_ip'], plan[host]['node_ip'])}
+            # VXLAN over IPv6 (vxlan-v6.calico) runs between the hosts' IPv6 addresses.
+            mine, theirs = (plan[host].get('node_ip_v6'), peer.get('node_ip_v6')) if v6 else (plan[host]['node_ip'], peer['node_ip'])
+            ends = {'out': (mine, theirs), 'in': (theirs, mine)}
             strays = [p['text'] for p in r['packets'] if p['encapsulation'] == want
                       and (p['outer_src'], p['outer_dst']) != ends[p['direction']]]
             if strays:
-                failures.append('%s: outer addresses should be %s <-> %s: %s'
-                                % (pair, plan[host]['node_ip'], peer['node_ip'], strays[0]))
+                failures.append('%s: outer addresses should be %s <-> %s: %s' % (pair, mine, theirs, strays[0]))
     return {'lines': lines, 'failures': failures}
 
 
@@ -339,6 +363,7 @@ class FilterModule(object):
             'calico_lab_pods': lab_pods,
             'calico_vxlan_peers': vxlan_peers,
             'calico_gateway_neighbour': gateway_neighbour,
+            'calico_host_end_interfaces': host_end_interfaces,
             'calico_netns_host': netns_host,
             'calico_host_ifname': host_ifname,
         }

@@ -15,7 +15,9 @@ import re
 import time
 
 # The lab's BGP sessions are named like Calico's: Mesh_<peer ip> in a full mesh, Node_<peer ip>
-# toward (or from) a route reflector. BIRD symbols allow letters, digits and '_'.
+# toward (or from) a route reflector. BIRD symbols allow letters, digits and '_': confd replaces the
+# dots of an IPv4 address and the colons of an IPv6 one by '_' (Mesh_fd00_91__202), in
+# confd/pkg/backends/calico/bgp_processor.go processMeshPeers and buildPeerFromData.
 SESSION_PREFIXES = {'mesh': 'Mesh_', 'reflector': 'Node_'}
 
 # A row of `birdc show protocols`: name, protocol, table, state, since (one or two words), info.
@@ -25,7 +27,7 @@ _PROTOCOL_ROW = re.compile(
 
 
 def session_name(peer_ip, kind='mesh'):
-    return SESSION_PREFIXES[kind] + str(peer_ip).replace('.', '_')
+    return SESSION_PREFIXES[kind] + str(peer_ip).replace('.', '_').replace(':', '_')
 
 
 def parse_show_protocols(text):
@@ -48,9 +50,10 @@ def established(rows):
                if row['proto'] == 'BGP' and row['state'] == 'up' and row['info'].startswith('Established'))
 
 
-# The lab's prefixes in its own configuration: its block (a static blackhole) and the peers' blocks.
-_BLOCK_ROUTE = re.compile(r'^\s*route\s+(\d+\.\d+\.\d+\.\d+/\d+)\s+blackhole;', re.M)
-_PEER_BLOCKS = re.compile(r'^define labnet_peer_blocks = \[([^\]]*)\];', re.M)
+# The lab's prefixes in its own configuration, both families: its blocks (static blackholes) and
+# the peers' blocks (labnet_peer_blocks, labnet_peer_blocks_v6).
+_BLOCK_ROUTE = re.compile(r'^\s*route\s+([0-9A-Fa-f.:]+/\d+)\s+blackhole;', re.M)
+_PEER_BLOCKS = re.compile(r'^define labnet_peer_blocks(?:_v6)? = \[([^\]]*)\];', re.M)
 
 
 def lab_prefixes(config_text):

@@ -9,7 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import signal
 import tempfile
@@ -23,6 +22,13 @@ SERVICE_RECORD = 'bird-service.json'
 SAVED_CONFIG = 'bird.conf.before-lab'
 # What birdc configure answers when BIRD took the new file (or will, after the one it is loading).
 RECONFIGURE_ACCEPTED = ('Reconfigured', 'Reconfiguration in progress', 'queueing new config')
+# daemon=service: once the lab's BIRD runs, a drop-in (in /run: a reboot, which loses the kernel routes
+# too, drops it) makes every later start of the unit (Restart=on-abort after a crash, a restart by hand,
+# a re-run after systemd gave up) recover with -R, as calico-node always starts BIRD. The command line
+# is Debian bird2's bird.service ExecStart with -R added; $BIRD_ARGS of /etc/bird/envvars still applies.
+RECOVER_DROPIN = '/run/systemd/system/%s.service.d/labnet-calico-recover.conf'
+RECOVER_UNIT = (HEADER + '[Service]\nExecStart=\n'
+                'ExecStart=%s -f -u $BIRD_RUN_USER -g $BIRD_RUN_GROUP $BIRD_ARGS -R\n')
 
 
 class Bird:
@@ -36,6 +42,7 @@ class Bird:
         self.config_path = params['config_path'] or ('/etc/bird/bird.conf' if self.service else None)
         self.socket = params['socket'] or ('/run/bird/bird.ctl' if self.service else None)
         self.pid_file = params['pid_file']
+        self.recover_dropin = RECOVER_DROPIN % params['service_name']
         self.actions = []
 
     def run(self, argv, check_rc=True):
@@ -52,16 +59,26 @@ class Bird:
         raise LabError('%s is not on PATH: BIRD 2 is not installed on this host. Install it: apt-get install bird2 '
                        '(Debian/Ubuntu), or dnf install bird (Fedora)' % name)
 
+    def bird_routes(self, strict=True):
+        """The kernel's ``proto bird`` routes of both families (``ip -j -4`` and ``ip -j -6``), as dicts.
+        Not strict (a poll): a read that fails counts as no routes, and the next poll reads again."""
+        ip = self.binary('ip')
+        routes = []
+        # A kernel without IPv6 (ipv6.disable=1) has no v6 routes to read, and ip -6 would fail.
+        families = ['-4', '-6'] if os.path.isdir('/proc/sys/net/ipv6') else ['-4']
+        for family in families:
+            rc, out, _err = self.run([ip, '-j', family, 'route', 'show', 'proto', 'bird'], check_rc=strict)
+            try:
+                routes.extend(parse_json_output(out) if rc == 0 else [])
+            except ValueError:
+                if strict:
+                    raise LabError('ip -j %s route show proto bird: not JSON: %s' % (family, out[:200]))
+        return routes
+
     def bgp_state(self):
         """(``birdc show protocols`` text or None when BIRD does not answer, [dst of proto bird routes])."""
         rc, out, _err = self.run([self.binary('birdc'), '-s', self.socket, 'show', 'protocols'], check_rc=False)
-        _rc, routes, _err = self.run([self.module.get_bin_path('ip', required=True), '-j', 'route', 'show',
-                                      'proto', 'bird'], check_rc=False)
-        try:
-            dsts = [route.get('dst') for route in json.loads(routes or '[]')]
-        except ValueError:
-            dsts = []
-        return (out if rc == 0 else None), dsts
+        return (out if rc == 0 else None), [route.get('dst') for route in self.bird_routes(strict=False)]
 
     def wait(self):
         """Until the wanted sessions are Established and the wanted routes in the kernel; one message if not."""
@@ -147,6 +164,9 @@ class Bird:
 
     def start(self):
         if self.service:
+            # The drop-in is there only after the lab's BIRD ran in this boot: it died since.
+            if os.path.exists(self.recover_dropin):
+                self.actions.append('recovered after a crash')
             self.run([self.binary('systemctl'), 'start', self.module.params['service_name']])
         else:
             argv = [self.binary('bird'), '-c', self.config_path, '-s', self.socket, '-P', self.pid_file]
@@ -186,10 +206,31 @@ class Bird:
         """After a clean stop: BIRD kept its kernel routes (persist); remove the lab's, at once."""
         prefixes = set(lab_prefixes(self.current_config()))
         ip = self.binary('ip')
-        _rc, out, _err = self.run([ip, '-j', '-4', 'route', 'show', 'proto', 'bird'])
-        for route in parse_json_output(out):
+        for route in self.bird_routes():
             if route.get('dst') in prefixes:
-                self.run([ip, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
+                family = '-6' if ':' in route['dst'] else '-4'
+                self.run([ip, family, 'route', 'del', route['dst'], 'proto', 'bird'], check_rc=False)
+
+    def recover_on_restart(self, wanted=True):
+        """daemon=service: the -R drop-in present (after the first start) or removed (state=absent)."""
+        text = RECOVER_UNIT % self.binary('bird') if wanted else None
+        try:
+            with open(self.recover_dropin) as handle:
+                current = handle.read()
+        except (IOError, OSError):
+            current = None
+        if current == text:
+            return
+        if not self.module.check_mode:
+            if text is None:
+                os.unlink(self.recover_dropin)
+            else:
+                if not os.path.isdir(os.path.dirname(self.recover_dropin)):
+                    os.makedirs(os.path.dirname(self.recover_dropin), 0o755)
+                with open(self.recover_dropin, 'w') as out:
+                    out.write(text)
+            self.run([self.binary('systemctl'), 'daemon-reload'])
+        self.actions.append('restarts recover with -R' if wanted else 'restarts as packaged')
 
     def disable(self):
         self.run([self.binary('systemctl'), 'disable', '--quiet', self.module.params['service_name']])

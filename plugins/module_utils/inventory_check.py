@@ -20,14 +20,14 @@ import re
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_labels, check_policies
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_k8s_namespace, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface,
-    parse_ipv4_network,
+    parse_ipv4_network, parse_ipv6_address, parse_ipv6_interface, parse_ipv6_network,
 )
 
 PROVIDERS = ('netns', 'qemu', 'docker', 'auto')
 MODES = ('bgp', 'ipip', 'vxlan', 'any')
 ENCAP_MODES = ('always', 'cross_subnet')
 ROUTINGS = ('static', 'bird')
-WORKLOAD_KEYS = ('name', 'ip', 'namespace', 'labels')
+WORKLOAD_KEYS = ('name', 'ip', 'ip6', 'namespace', 'labels')
 # Route protocols the lab must not take as its tags: the kernel's own (0-4) and BIRD's (12).
 RESERVED_ROUTE_PROTOS = {0: 'unspec', 1: 'redirect', 2: 'kernel', 3: 'boot', 4: 'static', 12: 'bird'}
 # Inventory host names end up in paths and namespace names: letters, digits, '_', '.', '-' only.
@@ -37,18 +37,25 @@ _SPECIAL = [(ipaddress.IPv4Network(net), why) for net, why in (
     ('0.0.0.0/8', 'the "this network" range'), ('127.0.0.0/8', 'loopback'),
     ('169.254.0.0/16', 'link-local (the pods\' gateway 169.254.1.1 lives there)'),
     ('224.0.0.0/4', 'multicast'), ('240.0.0.0/4', 'reserved'))]
+_SPECIAL_V6 = [(ipaddress.IPv6Network(net), why) for net, why in (
+    ('::/96', 'the unspecified/loopback range'), ('::ffff:0:0/96', 'IPv4-mapped addresses'),
+    ('fe80::/10', 'link-local (the pods\' gateway fe80::ecee:eeff:feee:eeee lives there)'),
+    ('ff00::/8', 'multicast'))]
+# Calico's IPv6 block sizes (api/pkg/apis/projectcalico/v3/ippool.go, BlockSize: 116-128, default 122).
+BLOCK_SIZE_V6 = (116, 128, 122)
 
 # Lab-wide variables: name -> (default, checker). Every lab host must see the same value.
 LAB_WIDE = (
     'calico_lab_provider', 'calico_routing', 'calico_ipip_mode', 'calico_vxlan_mode', 'calico_ipam_pool',
-    'calico_block_size', 'calico_as_number', 'calico_route_reflectors', 'calico_route_reflector_cluster_id',
+    'calico_block_size', 'calico_ipam_pool_v6', 'calico_block_size_v6', 'calico_as_number', 'calico_route_reflectors', 'calico_route_reflector_cluster_id',
     'calico_bird_hold_time', 'calico_bird_keepalive_time', 'calico_bird_connect_retry', 'calico_bird_wait_timeout',
     'calico_workload_route_proto', 'calico_peer_route_proto', 'calico_veth_mtu', 'calico_tunnel_mtu',
     'calico_verify_count', 'calico_verify_deadline', 'calico_policies',
 )
 DEFAULTS = {
     'calico_lab_provider': '', 'calico_routing': 'static', 'calico_ipip_mode': 'always',
-    'calico_vxlan_mode': 'always', 'calico_ipam_pool': None, 'calico_block_size': 26, 'calico_as_number': 64512,
+    'calico_vxlan_mode': 'always', 'calico_ipam_pool': None, 'calico_block_size': 26, 'calico_ipam_pool_v6': None,
+    'calico_block_size_v6': BLOCK_SIZE_V6[2], 'calico_as_number': 64512,
     'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
     'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 3, 'calico_bird_wait_timeout': 90,
     'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
@@ -90,8 +97,14 @@ def _network(value):
     return _usable_network(parse_ipv4_network(value, 'x'))
 
 
+def _network_v6(value):
+    if value is None:
+        return None
+    return _usable_network(parse_ipv6_network(value, 'x'))
+
+
 def _usable_network(net):
-    for special, why in _SPECIAL:
+    for special, why in (_SPECIAL if net.version == 4 else _SPECIAL_V6):
         if net.overlaps(special):
             raise ValueError('overlaps %s %s' % (special, why))
     return net
@@ -125,6 +138,7 @@ def _mtu(value):
 CHECKS = {
     'calico_lab_provider': _provider, 'calico_routing': _choice(ROUTINGS), 'calico_ipip_mode': _choice(ENCAP_MODES),
     'calico_vxlan_mode': _choice(ENCAP_MODES), 'calico_ipam_pool': _network, 'calico_block_size': _int(0, 32),
+    'calico_ipam_pool_v6': _network_v6, 'calico_block_size_v6': _int(BLOCK_SIZE_V6[0], BLOCK_SIZE_V6[1]),
     'calico_as_number': _int(1, 4294967295), 'calico_route_reflectors': _reflectors,
     'calico_route_reflector_cluster_id': _cluster_id,
     'calico_bird_hold_time': _int(0, 65535), 'calico_bird_keepalive_time': _int(1, 65535),
@@ -212,6 +226,9 @@ def _check_lab_rules(lab, hosts, mode, problems):
     pool, size = lab.get('calico_ipam_pool'), lab.get('calico_block_size')
     if pool is not None and size is not None and size < pool.prefixlen:
         problems.append('calico_block_size: /%d does not fit in calico_ipam_pool %s' % (size, pool))
+    pool, size = lab.get('calico_ipam_pool_v6'), lab.get('calico_block_size_v6')
+    if pool is not None and size is not None and size < pool.prefixlen:
+        problems.append('calico_block_size_v6: /%d does not fit in calico_ipam_pool_v6 %s' % (size, pool))
 
 
 def _check_workloads(host, items, problems):
@@ -236,6 +253,8 @@ def _check_workloads(host, items, problems):
                  field + '.name')
         if item.get('ip'):
             _try(problems, parse_ipv4_address, item['ip'], field + '.ip')
+        if item.get('ip6'):
+            _try(problems, parse_ipv6_address, item['ip6'], field + '.ip6')
         if 'namespace' in item:
             _try(problems, check_k8s_namespace, item['namespace'], field + '.namespace')
         check_labels(host, index, item.get('labels'), problems)
@@ -249,7 +268,7 @@ def _try(problems, check, value, field):
         return None
 
 
-def _check_host(hostvars, host, provider, problems):
+def _check_host(hostvars, host, provider, problems, pool_v6=None):
     """One host's own variables."""
     if not isinstance(host, str) or not _HOST_RE.match(host):
         problems.append('%s: inventory host name %r may contain only letters, digits, "_", "." and "-" '
@@ -257,7 +276,12 @@ def _check_host(hostvars, host, provider, problems):
                         % (host, host))
     address = _get(hostvars, host, 'calico_node_address')
     node = None
-    if not address:
+    if not address and _get(hostvars, host, 'calico_node_address_v6'):
+        # IPv6-only hosts would need every IPv4 piece (169.254.1.1, proxy ARP, tunl0) made optional.
+        problems.append('%s: calico_node_address is missing: IPv6-only hosts are not supported; give the host an '
+                        'IPv4 calico_node_address too (dual stack, e.g. 172.16.91.201/24 beside %s)'
+                        % (host, _get(hostvars, host, 'calico_node_address_v6')))
+    elif not address:
         problems.append('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
     else:
         node = _try(problems, lambda v, f: parse_ipv4_interface(v, f, default_prefix=24), address,
@@ -291,6 +315,47 @@ def _check_host(hostvars, host, provider, problems):
     if tunnel:
         _try(problems, parse_ipv4_address, tunnel, '%s: calico_tunnel_address' % host)
     _check_workloads(host, _get(hostvars, host, 'calico_workloads'), problems)
+    _check_host_v6(hostvars, host, pool_v6, problems)
+
+
+def _check_host_v6(hostvars, host, pool_v6, problems):
+    """One host's IPv6 variables: the node address (a /64 unless given), gateway, block, pods' ip6."""
+    address = _get(hostvars, host, 'calico_node_address_v6')
+    field = '%s: calico_node_address_v6' % host
+    node = None
+    if address:
+        node = _try(problems, lambda v, f: parse_ipv6_interface(v, f, default_prefix=64), address, field)
+    if node is not None:
+        if any(node.ip in special for special, _label in _SPECIAL_V6):
+            problems.append('%s: %s is an unspecified, loopback, IPv4-mapped, link-local or multicast address'
+                            % (field, address))
+        elif node.network.prefixlen < 127 and node.ip == node.network.network_address:
+            problems.append('%s: %s is the subnet-router anycast address of %s' % (field, address, node.network))
+    without = [] if address else [
+        name for name in ('calico_underlay_gateway_v6', 'calico_pod_cidr_v6') if _get(hostvars, host, name)]
+    workloads = _get(hostvars, host, 'calico_workloads')
+    if not address and isinstance(workloads, list) and any(isinstance(w, dict) and w.get('ip6') for w in workloads):
+        without.append('calico_workloads[].ip6')
+    for name in without:
+        problems.append('%s: %s is set but calico_node_address_v6 is not (the host has no IPv6 underlay)'
+                        % (host, name))
+    gateway = _get(hostvars, host, 'calico_underlay_gateway_v6')
+    if gateway:
+        ip = _try(problems, parse_ipv6_address, gateway, '%s: calico_underlay_gateway_v6' % host)
+        if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
+            problems.append('%s: calico_underlay_gateway_v6: %s must be another address of the host\'s subnet %s'
+                            % (host, gateway, node.network))
+    cidr = _get(hostvars, host, 'calico_pod_cidr_v6')
+    if cidr:
+        block = _try(problems, parse_ipv6_network, cidr, '%s: calico_pod_cidr_v6' % host)
+        if block is not None:
+            try:
+                _usable_network(block)
+            except ValueError as exc:
+                problems.append('%s: calico_pod_cidr_v6: %s %s' % (host, cidr, exc))
+    elif address and pool_v6 is None:
+        problems.append('%s: calico_node_address_v6 %s but no calico_pod_cidr_v6 and no calico_ipam_pool_v6 to cut '
+                        'an IPv6 block from' % (host, address))
 
 
 def check_inventory(hostvars, hosts, mode='any', settings=None):
@@ -302,7 +367,7 @@ def check_inventory(hostvars, hosts, mode='any', settings=None):
     lab = _check_lab_wide(hostvars, hosts, settings, problems)
     _check_lab_rules(lab, hosts, mode, problems)
     for host in hosts:
-        _check_host(hostvars, host, lab.get('calico_lab_provider'), problems)
+        _check_host(hostvars, host, lab.get('calico_lab_provider'), problems, lab.get('calico_ipam_pool_v6'))
     return lab, problems
 
 
@@ -324,6 +389,7 @@ def check_plan(plan, lab, pool=None, lab_name='lab'):
             if pool_net.overlaps(subnet):
                 problems.append('calico_ipam_pool: %s overlaps the underlay subnet %s of %s' % (pool_net, subnet, host))
                 break
+    problems.extend(_check_plan_v6(plan, lab))
     if lab.get('calico_lab_provider') in ('netns', 'auto'):
         # Host and pod namespaces share this machine's list of namespaces.
         reserved = {router_name(lab_name): 'the router namespace'}
@@ -340,6 +406,29 @@ def check_plan(plan, lab, pool=None, lab_name='lab'):
                 elif w['name'] in reserved:
                     problems.append('%s: calico_workloads: pod %s has the name of %s of the netns provider'
                                     % (host, w['name'], reserved[w['name']]))
+    return problems
+
+
+def _check_plan_v6(plan, lab):
+    """The IPv6 blocks and pool against the IPv6 underlay subnets."""
+    problems = []
+    subnets = [(host, ipaddress.IPv6Network(item['subnet_v6'])) for host, item in plan.items() if item.get('subnet_v6')]
+    for host, item in plan.items():
+        if not item.get('block_v6'):
+            continue
+        block = ipaddress.IPv6Network(item['block_v6'])
+        for other, subnet in subnets:
+            if block.overlaps(subnet):
+                problems.append('%s: its IPv6 pod block %s overlaps the IPv6 underlay subnet %s of %s '
+                                '(calico_node_address_v6 %s)' % (host, block, subnet, other, plan[other]['node_address_v6']))
+    pool = lab.get('calico_ipam_pool_v6')
+    if pool is not None:
+        pool_net = ipaddress.IPv6Network(str(pool))
+        for host, subnet in subnets:
+            if pool_net.overlaps(subnet):
+                problems.append('calico_ipam_pool_v6: %s overlaps the IPv6 underlay subnet %s of %s'
+                                % (pool_net, subnet, host))
+                break
     return problems
 
 

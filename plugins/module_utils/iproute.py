@@ -19,17 +19,17 @@ import os
 import re
 import shlex
 
-# Routes the lab makes carry this protocol number: cleanup and purge touch nothing else.
-LAB_ROUTE_PROTO = 77
+from ansible_collections.labnet.calico.plugins.module_utils.errors import LabError
+from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import FAMILY_SWITCH
+from ansible_collections.labnet.calico.plugins.module_utils.routes import (
+    ROUTE_SCOPE_NAMES, ROUTE_TABLES, normalize_route,
+)
+
 # Links the lab makes carry this interface alias (ifalias), followed by ':' and an owner id.
 LAB_ALIAS_PREFIX = 'labnet.calico'
 # Calico answers ARP for this address on every workload interface.
 CALICO_GATEWAY = '169.254.1.1'
 CALICO_HOST_MAC = 'ee:ee:ee:ee:ee:ee'
-# Bytes an encapsulation adds to a packet, as Felix subtracts them from the host MTU
-# (felix/dataplane/linux/int_dataplane.go ipipMTUOverhead, vxlanMTUOverhead; none for plain BGP).
-ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}
-
 IFNAME_MAX = 15  # IFNAMSIZ - 1
 _IFNAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]*$')
 _NETNS_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$')
@@ -40,23 +40,6 @@ DEFAULT_K8S_NAMESPACE = 'default'
 _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 # A word of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks (or empty).
 _BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
-
-ROUTE_PROTOCOLS = {
-    'redirect': 1, 'kernel': 2, 'boot': 3, 'static': 4, 'ra': 9, 'zebra': 11, 'bird': 12,
-    'dhcp': 16, 'babel': 42, 'bgp': 186, 'isis': 187, 'ospf': 188, 'rip': 189, 'eigrp': 192,
-    'lab': LAB_ROUTE_PROTO,
-}
-ROUTE_SCOPES = {'global': 0, 'universe': 0, 'site': 200, 'link': 253, 'host': 254, 'nowhere': 255}
-ROUTE_SCOPE_NAMES = {0: 'global', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere'}
-ROUTE_TABLES = {'default': 253, 'main': 254, 'local': 255}
-ROUTE_TYPES = {1: 'unicast', 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast',
-               6: 'blackhole', 7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat', 11: 'xresolve'}
-MANAGED_ROUTE_TYPES = ('unicast', 'blackhole', 'unreachable', 'prohibit')
-
-
-class LabError(Exception):
-    """A problem to report to the user as the module's failure message."""
-
 
 # ----------------------------------------------------------------------------------------------
 # Validation: every value is checked before anything changes, and errors name the field.
@@ -136,6 +119,25 @@ def parse_ipv4_network(value, field):
         raise LabError('%s: %r is not an IPv4 network (%s)' % (field, value, exc))
 
 
+def parse_ip_address(value, field):
+    """An IPv4 or IPv6 address (the family is the value's)."""
+    try:
+        return ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise LabError('%s: %r is not an IPv4 or IPv6 address' % (field, value))
+
+
+def parse_ip_network(value, field):
+    """A destination of either family: 'default' is IPv4's (as ``ip`` reads it), '::/0' IPv6's."""
+    text = str(value).strip()
+    if text == 'default':
+        return parse_ipv4_network(text, field)
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv4 or IPv6 network (%s)' % (field, value, exc))
+
+
 def parse_ipv4_interface(value, field, default_prefix=32):
     """An address with prefix; '10.10.0.2' means '10.10.0.2/32' unless another default is given."""
     text = str(value).strip()
@@ -147,51 +149,33 @@ def parse_ipv4_interface(value, field, default_prefix=32):
         raise LabError('%s: %r is not an IPv4 address with prefix (%s)' % (field, value, exc))
 
 
-def route_protocol_number(value, field):
-    if isinstance(value, int) or str(value).isdigit():
-        number = int(value)
-    elif str(value) in ROUTE_PROTOCOLS:
-        number = ROUTE_PROTOCOLS[str(value)]
-    else:
-        raise LabError('%s: unknown route protocol %r (use a number 0-255 or one of %s)'
-                       % (field, value, ', '.join(sorted(ROUTE_PROTOCOLS))))
-    if not 0 <= number <= 255:
-        raise LabError('%s: route protocol %d is outside 0-255' % (field, number))
-    return number
+def parse_ipv6_address(value, field):
+    """An IPv6 address, compressed on output ('fd00:91::201')."""
+    try:
+        return ipaddress.IPv6Address(str(value).strip())
+    except ValueError:
+        raise LabError('%s: %r is not an IPv6 address' % (field, value))
 
 
-def route_scope_number(value, field):
-    if value is None:
-        return None
-    if isinstance(value, int) or str(value).isdigit():
-        return int(value)
-    if str(value) in ROUTE_SCOPES:
-        return ROUTE_SCOPES[str(value)]
-    raise LabError('%s: unknown route scope %r (use one of %s)'
-                   % (field, value, ', '.join(sorted(ROUTE_SCOPES))))
+def parse_ipv6_network(value, field):
+    """A destination: 'fd00:10:244::/122', 'fd00::2' (a /128) or '::/0'. Host bits must be zero.
+    'default' is not accepted here: in the lab's route items it means the IPv4 default."""
+    text = str(value).strip()
+    try:
+        return ipaddress.IPv6Network(text, strict=True)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv6 network (%s)' % (field, value, exc))
 
 
-def route_table_number(value, field):
-    if value is None:
-        return ROUTE_TABLES['main']
-    if isinstance(value, int) or str(value).isdigit():
-        number = int(value)
-        if 1 <= number <= 0xffffffff:
-            return number
-    elif str(value) in ROUTE_TABLES:
-        return ROUTE_TABLES[str(value)]
-    raise LabError('%s: %r is not a routing table (a number or main, local, default)' % (field, value))
-
-
-def mtu_from_underlay(iproute, dev, encapsulation, field):
-    """Felix's MTU for ENCAPSULATION: the MTU of the underlay device DEV less the encapsulation's overhead."""
-    if encapsulation not in ENCAPSULATION_OVERHEAD:
-        raise LabError('%s: unknown encapsulation %r (use one of %s)'
-                       % (field, encapsulation, ', '.join(sorted(ENCAPSULATION_OVERHEAD))))
-    underlay = iproute.link(check_ifname(dev, field))
-    if underlay is None:
-        raise LabError('%s: no device %s on this host' % (field, dev))
-    return check_mtu(underlay['mtu'] - ENCAPSULATION_OVERHEAD[encapsulation], field)
+def parse_ipv6_interface(value, field, default_prefix=128):
+    """An IPv6 address with prefix; 'fd00:91::201' means '/128' unless another default is given."""
+    text = str(value).strip()
+    if '/' not in text:
+        text = '%s/%d' % (text, default_prefix)
+    try:
+        return ipaddress.IPv6Interface(text)
+    except ValueError as exc:
+        raise LabError('%s: %r is not an IPv6 address with prefix (%s)' % (field, value, exc))
 
 
 def workload_id(namespace, pod):
@@ -258,10 +242,13 @@ def parse_json_output(text):
 def normalize_link(raw):
     """One link of ``ip -j -d addr show`` as a flat dict that compares cleanly."""
     linkinfo = raw.get('linkinfo') or {}
-    addresses = []
+    addresses, addresses6 = [], []
     for info in raw.get('addr_info', []):
         if info.get('family') == 'inet':
             addresses.append('%s/%s' % (info['local'], info['prefixlen']))
+        elif info.get('family') == 'inet6' and info.get('scope') != 'link':
+            # The kernel's own fe80:: address is not the lab's to manage: only global ones are listed.
+            addresses6.append('%s/%s' % (info['local'], info['prefixlen']))
     return {
         'name': raw['ifname'],
         'index': raw.get('ifindex'),
@@ -275,35 +262,7 @@ def normalize_link(raw):
         'alias': raw.get('ifalias') or '',
         'master': raw.get('master'),
         'addresses': sorted(addresses),
-    }
-
-
-def normalize_route(raw, table=None):
-    """One route of ``ip -N -j route show`` (numeric protocol, scope and type)."""
-    dst = raw.get('dst', 'default')
-    if dst == 'default':
-        dst = '0.0.0.0/0'
-    elif '/' not in dst:
-        dst += '/32'
-    route_type = raw.get('type', 'unicast')
-    if str(route_type).isdigit():
-        route_type = ROUTE_TYPES.get(int(route_type), str(route_type))
-    table_value = raw.get('table', table if table is not None else ROUTE_TABLES['main'])
-    return {
-        'table': route_table_number(table_value, 'table'),
-        'type': route_type,
-        'dst': str(ipaddress.IPv4Network(dst, strict=False)),
-        'via': raw.get('gateway'),
-        'dev': raw.get('dev'),
-        'scope': int(raw.get('scope', 0)) if str(raw.get('scope', 0)).isdigit() else
-        ROUTE_SCOPES.get(raw.get('scope'), raw.get('scope')),
-        # ip leaves out "proto boot" (3), the kernel's default for routes added without a protocol.
-        'proto': int(raw.get('protocol', 3)) if str(raw.get('protocol', 3)).isdigit() else
-        ROUTE_PROTOCOLS.get(raw.get('protocol'), raw.get('protocol')),
-        'metric': int(raw.get('metric', 0)),
-        'onlink': 'onlink' in (raw.get('flags') or []),
-        # Route metrics (RTAX_*) as ``ip -j`` prints them: a list of one-key dicts.
-        'mtu': next((m['mtu'] for m in raw.get('metrics') or [] if isinstance(m, dict) and 'mtu' in m), None),
+        'addresses6': sorted(addresses6),
     }
 
 
@@ -396,7 +355,7 @@ class IPRoute:
         return {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
 
     def links(self, netns=None):
-        """Every link of a namespace with its details and IPv4 addresses, by name."""
+        """Every link of a namespace with its details and addresses (IPv4, and IPv6 but link-local), by name."""
         return dict((link['name'], link) for link in
                     (normalize_link(raw) for raw in self.query(['-d', 'addr', 'show'], netns=netns)))
 
@@ -413,9 +372,13 @@ class IPRoute:
         _rc, out, _err = self.run(['netns', 'pids', name])
         return sorted(int(word) for word in out.split() if word.isdigit())
 
-    def routes(self, netns=None, table=ROUTE_TABLES['main']):
-        raw = self.query(['-N', 'route', 'show', 'table', str(table)], netns=netns)
-        return [normalize_route(r, table) for r in raw]
+    def routes(self, netns=None, table=ROUTE_TABLES['main'], family=4):
+        """The routes of one family (4 or 6) in one table: ``ip route`` alone reads only IPv4. A kernel
+        without IPv6 (ipv6.disable=1) has no IPv6 routes, rather than an error for IPv4-only labs."""
+        if family == 6 and not os.path.isdir('/proc/sys/net/ipv6'):
+            return []
+        raw = self.query([FAMILY_SWITCH[family], '-N', 'route', 'show', 'table', str(table)], netns=netns)
+        return [normalize_route(r, table, family) for r in raw]
 
     def apply(self, changes):
         """Run the changes in order; consecutive changes in one namespace go through one ``ip -batch``.
@@ -451,17 +414,6 @@ class IPRoute:
             if failed and 0 < int(failed.group(1)) <= len(group):
                 message = '%s failed: %s' % (group[int(failed.group(1)) - 1].text(), message)
             raise LabError(message)
-
-
-def kernel_has_driver(module, name):
-    """True when the kernel has ``name`` built in, loaded, or available as a loadable module."""
-    if os.path.isdir('/sys/module/%s' % name):
-        return True
-    modinfo = module.get_bin_path('modinfo')
-    if modinfo:
-        rc, _out, _err = module.run_command([modinfo, name], environ_update={'LC_ALL': 'C'})
-        return rc == 0
-    return False
 
 
 def diff_text(lines):

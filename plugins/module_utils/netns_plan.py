@@ -13,7 +13,8 @@ import hashlib
 import re
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_ifname, check_netns, lab_alias, parse_ipv4_address, parse_ipv4_interface,
+    LabError, check_ifname, check_netns, lab_alias, parse_ipv4_address, parse_ipv4_interface, parse_ipv6_address,
+    parse_ipv6_interface,
 )
 # The switch and router names are also what the inventory check keeps pods and hosts away from.
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import router_name, switch_name
@@ -25,6 +26,9 @@ BRIDGE = 'br0'
 UPLINK = 'uplink'
 MAIN_TABLE = 254
 SCOPE_LINK = 253
+# IPv4 forwarding in every host and the router; IPv6 forwarding where the namespace has IPv6 (issue 13).
+FORWARD_KEY = 'net/ipv4/ip_forward'
+FORWARD_KEY_V6 = 'net/ipv6/conf/all/forwarding'
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,17 +84,22 @@ def plan_lab(hosts, lab='lab', pods=()):
         network = address.network
         if network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address):
             raise LabError('%saddress: %s is the network or broadcast address of %s' % (field, address, network))
-        if address.ip in by_address:
-            raise LabError('%saddress: %s is also the address of %s' % (field, address.ip, by_address[address.ip]))
         dev = check_ifname(item.get('dev') or 'eth0', field + 'dev')
         if dev == 'lo':
             raise LabError('%sdev: the underlay interface cannot be lo' % field)
         gateway = None
         if item.get('gateway'):
             gateway = parse_ipv4_address(item['gateway'], field + 'gateway')
+        address6, gateway6 = _host_v6(item, field)
+        for ip in (address.ip, address6.ip if address6 else None):
+            if ip in by_address:
+                raise LabError('%saddress%s: %s is also the address of %s'
+                               % (field, '6' if ip.version == 6 else '', ip, by_address[ip]))
+            if ip is not None:
+                by_address[ip] = name
         by_name[name] = field
-        by_address[address.ip] = name
-        planned.append({'name': name, 'address': address, 'dev': dev, 'gateway': gateway, 'field': field})
+        planned.append({'name': name, 'address': address, 'dev': dev, 'gateway': gateway, 'field': field,
+                        'address6': address6, 'gateway6': gateway6})
 
     networks = sorted(set(host['address'].network for host in planned))
     for first, second in zip(networks, networks[1:]):
@@ -120,10 +129,13 @@ def plan_lab(hosts, lab='lab', pods=()):
                 raise LabError('%saddress: %s is the gateway of %s, which the router takes; give the hosts of '
                                'this segment another gateway (calico_underlay_gateway) or another address'
                                % (owner[0]['field'], gateway, network))
-        segments.append({'subnet': str(network), 'network': network, 'switch': switch_name(lab, network),
-                         'gateway': str(gateway) if gateway else None,
-                         'router_leg': leg_name(network) if need_router else None,
-                         'hosts': [host['name'] for host in members]})
+        segment = {'subnet': str(network), 'network': network, 'switch': switch_name(lab, network),
+                   'gateway': str(gateway) if gateway else None,
+                   'router_leg': leg_name(network) if need_router else None,
+                   'hosts': [host['name'] for host in members]}
+        segment.update(_segment_v6(members, need_router))
+        segments.append(segment)
+    _check_subnets_v6(segments)
 
     by_network = dict((segment['network'], segment) for segment in segments)
     result_hosts, ports = [], {}
@@ -139,7 +151,10 @@ def plan_lab(hosts, lab='lab', pods=()):
                  'proto': UNDERLAY_ROUTE_PROTO, 'metric': 0, 'onlink': False}
         result_hosts.append({'name': host['name'], 'netns': host['name'], 'address': str(host['address']),
                              'dev': host['dev'], 'subnet': segment['subnet'], 'switch': segment['switch'],
-                             'port': port, 'gateway': segment['gateway'], 'default_route': route})
+                             'port': port, 'gateway': segment['gateway'], 'default_route': route,
+                             'address6': str(host['address6']) if host['address6'] else None,
+                             'gateway6': segment['gateway_v6'] if host['address6'] else None,
+                             'default_route_v6': _default_route_v6(host, segment)})
 
     infra = [segment['switch'] for segment in segments] + [router_name(lab)]
     for host in result_hosts:
@@ -156,6 +171,79 @@ def plan_lab(hosts, lab='lab', pods=()):
         seen_pods.add(pod)
     return {'lab': lab, 'hosts': result_hosts, 'segments': segments, 'pods': list(pods or []),
             'router': router_name(lab) if need_router else None}
+
+
+def _host_v6(item, field):
+    """A host's IPv6 underlay address (a /64 without a prefix) and gateway, or (None, None)."""
+    if not item.get('address6'):
+        if item.get('gateway6'):
+            raise LabError('%sgateway6: %s is given but the host has no address6' % (field, item['gateway6']))
+        return None, None
+    address6 = parse_ipv6_interface(item['address6'], field + 'address6', default_prefix=64)
+    if address6.network.prefixlen < 127 and address6.ip == address6.network.network_address:
+        raise LabError('%saddress6: %s is the subnet-router anycast address of %s' % (field, address6, address6.network))
+    if address6.ip.is_link_local or address6.ip.is_multicast:
+        raise LabError('%saddress6: %s is a link-local or multicast address' % (field, address6))
+    gateway6 = parse_ipv6_address(item['gateway6'], field + 'gateway6') if item.get('gateway6') else None
+    return address6, gateway6
+
+
+def _segment_v6(members, need_router):
+    """A segment's IPv6 subnet and, with a router, the router's IPv6 address on it (the subnet's first
+    address unless the hosts give gateway6). The hosts of one segment share one L2: one IPv6 subnet."""
+    with_v6 = [host for host in members if host['address6']]
+    if not with_v6:
+        return {'subnet_v6': None, 'network_v6': None, 'gateway_v6': None}
+    networks = sorted(set(host['address6'].network for host in with_v6))
+    if len(networks) > 1:
+        raise LabError('hosts: %s share the IPv4 segment %s but not one IPv6 subnet (%s): the netns provider puts '
+                       'one segment on one switch, so its hosts need one IPv6 subnet'
+                       % (', '.join(host['name'] for host in with_v6), members[0]['address'].network,
+                          ', '.join(map(str, networks))))
+    network = networks[0]
+    given = sorted(set(host['gateway6'] for host in with_v6 if host['gateway6']))
+    if len(given) > 1:
+        raise LabError('hosts: the hosts of %s give different gateway6 (%s)' % (network, ', '.join(map(str, given))))
+    gateway = None
+    if need_router:
+        gateway = given[0] if given else network.network_address + 1
+        if gateway not in network or gateway == network.network_address:
+            raise LabError('%sgateway6: %s is not a host address of %s' % (with_v6[0]['field'], gateway, network))
+        owner = [host for host in with_v6 if host['address6'].ip == gateway]
+        if owner:
+            raise LabError('%saddress6: %s is the IPv6 gateway of %s, which the router takes; give the hosts of '
+                           'this segment another gateway6 (calico_underlay_gateway_v6) or another address6'
+                           % (owner[0]['field'], gateway, network))
+    return {'subnet_v6': str(network), 'network_v6': network, 'gateway_v6': str(gateway) if gateway else None}
+
+
+def _check_subnets_v6(segments):
+    networks = [(segment['network_v6'], segment['subnet']) for segment in segments if segment['network_v6']]
+    for index, (network, subnet) in enumerate(networks):
+        for other, other_subnet in networks[index + 1:]:
+            if network.overlaps(other):
+                raise LabError('hosts: the segments %s and %s have overlapping IPv6 subnets %s and %s'
+                               % (subnet, other_subnet, network, other))
+
+
+def _default_route_v6(host, segment):
+    """With a router, an IPv6 host's default route through it; without one the hosts of the single
+    segment reach each other on-link and need none (pods reach their host end's link-local address)."""
+    if not host['address6'] or not segment['gateway_v6']:
+        return None
+    return {'type': 'unicast', 'table': MAIN_TABLE, 'dst': '::/0', 'via': segment['gateway_v6'], 'dev': host['dev'],
+            'scope': None, 'proto': UNDERLAY_ROUTE_PROTO, 'metric': 1024, 'onlink': False}
+
+
+def forward_keys(plan):
+    """{namespace: the forwarding sysctls it must have}: every host and the router forward IPv4, those
+    with IPv6 (the router when a segment has it) IPv6 too."""
+    wanted = dict((host['netns'], [FORWARD_KEY] + ([FORWARD_KEY_V6] if host['address6'] else []))
+                  for host in plan['hosts'])
+    if plan['router']:
+        wanted[plan['router']] = [FORWARD_KEY] + ([FORWARD_KEY_V6] if any(s['subnet_v6'] for s in plan['segments'])
+                                                  else [])
+    return wanted
 
 
 def namespaces(plan):

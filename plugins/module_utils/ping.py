@@ -4,9 +4,11 @@
 """Bounded ICMP echo probes from pods' network namespaces, shared by pod_ping and pod_capture.
 
 No ``ping`` process: for each source namespace one forked child enters it (setns on /run/netns/NAME),
-opens one raw ICMP socket and keeps many echo requests in flight, matching replies by identifier and
-sequence and reading each reply's TTL from its IP header. The parent only reads the children's JSON
-from pipes, so a module prints one result whatever a child met.
+opens one raw ICMP socket (and one raw ICMPv6 socket when it has IPv6 targets) and keeps many echo
+requests in flight, matching replies by identifier and sequence and reading each reply's TTL from its
+IP header - or, over IPv6, where a raw socket gets no IP header, the hop limit from the IPV6_HOPLIMIT
+ancillary data (IPV6_RECVHOPLIMIT, RFC 3542). The parent only reads the children's JSON from pipes, so
+a module prints one result whatever a child met.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,6 +18,7 @@ __metaclass__ = type
 import ctypes
 import ctypes.util
 import errno
+import ipaddress
 import json
 import os
 import select
@@ -39,6 +42,13 @@ ICMP_ECHO_REPLY, ICMP_UNREACHABLE, ICMP_ECHO_REQUEST, ICMP_TIME_EXCEEDED = 0, 3,
 ICMP_ERRORS = {3: 'Destination Unreachable', 11: 'Time to live exceeded'}
 UNREACHABLE_CODES = {0: 'Destination Net Unreachable', 1: 'Destination Host Unreachable',
                      3: 'Destination Port Unreachable', 13: 'Packet filtered'}
+ICMP6_UNREACHABLE, ICMP6_TOO_BIG, ICMP6_TIME_EXCEEDED = 1, 2, 3
+ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY = 128, 129
+ICMP6_ERRORS = {1: 'Destination unreachable', 2: 'Packet too big', 3: 'Time exceeded: Hop limit'}
+UNREACHABLE6_CODES = {0: 'No route', 1: 'Administratively prohibited', 3: 'Address unreachable',
+                      4: 'Port unreachable', 6: 'Reject route to destination'}
+IPV6_HEADER = 40
+NEXT_HEADER_ICMPV6 = 58
 REPLY_WAIT = 1.0        # seconds a request waits for its reply (ping -W 1)
 WINDOW = 64             # requests awaiting a reply younger than STALL at most (flow control)
 STALL = 0.02            # a request older than this no longer holds the window (a dead path cannot stall it)
@@ -78,6 +88,17 @@ def echo_request(ident, seq, data):
     return struct.pack('!BBHHH', ICMP_ECHO_REQUEST, 0, checksum(header + data), ident, seq) + data
 
 
+def echo_request6(ident, seq, data):
+    """An ICMPv6 echo request; its checksum (over a pseudo-header with both addresses) is the
+    kernel's: a raw IPPROTO_ICMPV6 socket always computes it (RFC 3542 3.1)."""
+    return struct.pack('!BBHHH', ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + data
+
+
+def family(address):
+    """4 or 6: the IP version of ADDRESS (a string)."""
+    return ipaddress.ip_address(address).version
+
+
 def parse_icmp(packet):
     """What a raw ICMP socket read: ('reply', ident, seq, source, ttl) for an echo reply, ('error', ident,
     seq, source, text) for an ICMP error quoting one of our requests, else None."""
@@ -102,6 +123,27 @@ def parse_icmp(packet):
     return None
 
 
+def parse_icmp6(message, source, hop_limit):
+    """What a raw ICMPv6 socket read (the ICMPv6 message only, from SOURCE, with the HOP_LIMIT of its
+    ancillary data): parse_icmp's tuples, the hop limit where parse_icmp has the TTL."""
+    if len(message) < 8:
+        return None
+    kind, code = message[0], message[1]
+    if kind == ICMP6_ECHO_REPLY:
+        ident, seq = struct.unpack('!HH', message[4:8])
+        return ('reply', ident, seq, source, hop_limit)
+    # An error quotes as much of the invoking packet as fits: its IPv6 header, then our echo request.
+    quoted = message[8:]
+    if kind in ICMP6_ERRORS and len(quoted) >= IPV6_HEADER + 8 and quoted[6] == NEXT_HEADER_ICMPV6 \
+            and quoted[IPV6_HEADER] == ICMP6_ECHO_REQUEST:
+        ident, seq = struct.unpack('!HH', quoted[IPV6_HEADER + 4:IPV6_HEADER + 8])
+        text = ICMP6_ERRORS[kind]
+        if kind == ICMP6_UNREACHABLE:
+            text += ': ' + UNREACHABLE6_CODES.get(code, 'code %d' % code)
+        return ('error', ident, seq, source, 'From %s: %s' % (source, text))
+    return None
+
+
 def enter_netns(name):
     """Move this (single-threaded, forked) process into the network namespace NAME."""
     fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
@@ -121,25 +163,47 @@ def _new_result():
     return {'sent': 0, 'received': 0, 'ttl': None, 'rtts': [], 'errors': []}
 
 
+def _open_sockets(families):
+    """{4: raw ICMP socket, 6: raw ICMPv6 socket} for the FAMILIES probed, non-blocking."""
+    socks = {}
+    try:
+        for version in sorted(families):
+            if version == 4:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+            else:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+                # The hop limit of each reply comes as ancillary data: no IPv6 header on a raw socket.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+            socks[version] = sock
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            except OSError:
+                pass  # the default buffer still works, with more of the window's flow control
+            sock.setblocking(False)
+    except OSError:
+        for sock in socks.values():
+            sock.close()
+        raise
+    return socks
+
+
 def probe(addresses, count, interval, deadline, pattern=None, clock=time.monotonic):
-    """Echo requests to every address of ADDRESSES from the current namespace, COUNT rounds.
+    """Echo requests to every address of ADDRESSES (IPv4 and IPv6) from the current namespace, COUNT rounds.
 
     Round r starts no sooner than r * INTERVAL after the first and after the previous round's replies
     (or REPLY_WAIT); nothing is sent after DEADLINE seconds. Returns {address: {'sent', 'received',
-    'ttl' (of the last reply), 'rtt_avg_ms', 'error' (list, when nothing came back)}}.
+    'ttl' (of the last reply: its TTL, or over IPv6 its hop limit), 'rtt_avg_ms', 'error' (list, when
+    nothing came back)}}. Both families share one sequence space, so one source sends at most MAX_PROBES.
     """
     addresses = sorted(set(addresses))
     if len(addresses) * count > MAX_PROBES:
         raise LabError('%d targets x %d requests: one source sends at most %d' % (len(addresses), count, MAX_PROBES))
     data = ((pattern or b'labnet.calico') * DATA_LENGTH)[:DATA_LENGTH]
     results = dict((address, _new_result()) for address in addresses)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    # A reply's source as the kernel writes it (a compressed IPv6 address), to match the address probed.
+    canonical = dict((address, str(ipaddress.ip_address(address))) for address in addresses)
+    socks = _open_sockets(set(family(address) for address in addresses))
     try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        except OSError:
-            pass  # the default buffer still works, with more of the window's flow control
-        sock.setblocking(False)
         ident = os.getpid() & 0xffff
         start = clock()
         end = start + deadline
@@ -148,17 +212,19 @@ def probe(addresses, count, interval, deadline, pattern=None, clock=time.monoton
                 time.sleep(max(0.0, min(end, start + round_ * interval) - clock()))
             if clock() >= end:
                 break
-            _probe_round(sock, ident, addresses, round_, data, results, end, clock)
+            _probe_round(socks, canonical, ident, addresses, round_, data, results, end, clock)
     finally:
-        sock.close()
+        for sock in socks.values():
+            sock.close()
     return dict((address, _summary(result)) for address, result in results.items())
 
 
-def _probe_round(sock, ident, addresses, round_, data, results, end, clock):
+def _probe_round(socks, canonical, ident, addresses, round_, data, results, end, clock):
     """One request to every address (sequence round * len + index), then their replies."""
     waiting = {}   # seq -> (address, sent at)
     queue = list(range(len(addresses)))
     last_sent = clock()
+    by_fd = dict((sock.fileno(), (version, sock)) for version, sock in socks.items())
     while queue or waiting:
         now = clock()
         if now >= end or (not queue and now >= last_sent + REPLY_WAIT):
@@ -168,9 +234,11 @@ def _probe_round(sock, ident, addresses, round_, data, results, end, clock):
             index = queue.pop(0)
             seq = round_ * len(addresses) + index
             address = addresses[index]
+            version = 6 if ':' in address else 4   # the addresses are checked: only IPv6 has ':'
+            request = (echo_request if version == 4 else echo_request6)(ident, seq, data)
             results[address]['sent'] += 1
             try:
-                sock.sendto(echo_request(ident, seq, data), (address, 0))
+                socks[version].sendto(request, (address, 0))
             except OSError as exc:
                 results[address]['errors'].append('sendto: %s' % (exc.strerror or exc))
                 continue
@@ -178,23 +246,35 @@ def _probe_round(sock, ident, addresses, round_, data, results, end, clock):
             last_sent = waiting[seq][1]
             young += 1
         timeout = STALL if queue else max(0.0, min(end, last_sent + REPLY_WAIT) - clock())
-        ready, _w, _x = select.select([sock], [], [], timeout)
-        if ready:
-            _read_replies(sock, ident, waiting, results, clock)
+        ready, _w, _x = select.select(list(by_fd), [], [], timeout)
+        for fd in ready:
+            version, sock = by_fd[fd]
+            _read_replies(sock, version, canonical, ident, waiting, results, clock)
 
 
-def _read_replies(sock, ident, waiting, results, clock):
+def _receive(sock, version):
+    """One parsed packet from SOCK (parse_icmp's or parse_icmp6's tuple, or None); BlockingIOError when none is left."""
+    if version == 4:
+        return parse_icmp(sock.recv(65535))
+    message, ancillary, _flags, peer = sock.recvmsg(65535, socket.CMSG_SPACE(4))
+    hop_limit = None
+    for level, kind, value in ancillary:
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+            hop_limit = struct.unpack('=i', value[:4])[0]
+    return parse_icmp6(message, peer[0].split('%')[0], hop_limit)
+
+
+def _read_replies(sock, version, canonical, ident, waiting, results, clock):
     while True:
         try:
-            packet = sock.recv(65535)
+            parsed = _receive(sock, version)
         except (BlockingIOError, InterruptedError):
             return
-        parsed = parse_icmp(packet)
         if not parsed or parsed[1] != ident or parsed[2] not in waiting:
             continue
         kind, _ident, seq, source, value = parsed
         address, sent_at = waiting[seq]
-        if kind == 'reply' and source != address:
+        if kind == 'reply' and source != canonical[address]:
             continue
         del waiting[seq]
         if kind == 'reply':

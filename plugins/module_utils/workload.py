@@ -20,6 +20,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import Chang
 from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 POD_IP_FORWARD = 'net/ipv4/ip_forward'
+POD_IPV6_FORWARD = 'net/ipv6/conf/all/forwarding'
 UNKNOWN_MAC = 'pod-mac'  # check mode: the MAC of a pod end that is not made yet
 
 
@@ -65,23 +66,42 @@ def static_arp_changes(iproute, planner, wanted, created):
     return changes, before, after
 
 
+def pod_sysctl_values(spec):
+    """{sysctl path: value} the CNI plugin writes inside one pod (configureContainerSysctls and, for a
+    pod with IPv6, configureContainerSysctls' IPv6 half and disableDAD in
+    cni-plugin/pkg/dataplane/linux/dataplane_linux.go): IPv6 on in all/default/lo, DAD off on eth0, and
+    IPv6 forwarding as IPv4's. An IPv4-only pod gets exactly ip_forward, as before."""
+    values = {}
+    if spec['pod_ip_forward'] is not None:
+        values[POD_IP_FORWARD] = spec['pod_ip_forward']
+    if spec.get('address6'):
+        for conf in ('all', 'default', 'lo'):
+            values['net/ipv6/conf/%s/disable_ipv6' % conf] = '0'
+        values['net/ipv6/conf/%s/accept_dad' % spec['pod_ifname']] = '0'
+        if spec['pod_ip_forward'] is not None:
+            values[POD_IPV6_FORWARD] = spec['pod_ip_forward']
+    return values
+
+
 def pod_sysctls(module, iproute, namespaces, wanted):
-    """The CNI plugin's ip_forward inside each pod: written where it differs; before and after lines.
-    One process reads every pod's value and one writes those that differ (not one per pod)."""
+    """The CNI plugin's sysctls inside each pod: written where they differ; before and after lines.
+    One process reads every pod's values and one writes those that differ (not one per pod)."""
     before, after = [], []
-    specs = [s for s in wanted if s['state'] == 'present' and s['pod_ip_forward'] is not None]
-    existing = [s['netns'] for s in specs if s['netns'] in namespaces or not module.check_mode]
-    current = sysctl_access_many(module, dict((netns, ([POD_IP_FORWARD], None)) for netns in existing))
+    specs = [(s, pod_sysctl_values(s)) for s in wanted if s['state'] == 'present']
+    specs = [(s, values) for s, values in specs if values]
+    existing = [(s, values) for s, values in specs if s['netns'] in namespaces or not module.check_mode]
+    current = sysctl_access_many(module, dict((s['netns'], (sorted(values), None)) for s, values in existing))
     writes = {}
-    for spec in specs:
-        netns, value = spec['netns'], spec['pod_ip_forward']
-        was = current.get(netns, {}).get(POD_IP_FORWARD)
-        if was is not None:
-            before.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, was))
-        after.append('%s: [%s] %s = %s' % (spec['workload'], netns, POD_IP_FORWARD, value))
-        if was != value:
-            iproute.done.append('[%s] sysctl %s=%s' % (netns, POD_IP_FORWARD.replace('/', '.'), value))
-            writes[netns] = ([], {POD_IP_FORWARD: value})
+    for spec, values in specs:
+        netns = spec['netns']
+        for key, value in sorted(values.items()):
+            was = current.get(netns, {}).get(key)
+            if was is not None:
+                before.append('%s: [%s] %s = %s' % (spec['workload'], netns, key, was))
+            after.append('%s: [%s] %s = %s' % (spec['workload'], netns, key, value))
+            if was != value:
+                iproute.done.append('[%s] sysctl %s=%s' % (netns, key.replace('/', '.'), value))
+                writes.setdefault(netns, ([], {}))[1][key] = value
     if writes and not module.check_mode:
         sysctl_access_many(module, writes)
     return before, after

@@ -28,10 +28,14 @@ description:
   - A configuration whose kernel protocol has C(persist) (as calico-node's) leaves BIRD's routes in
     the kernel when BIRD exits, so a crashed BIRD does not take the pods' routes with it. When the
     module stops BIRD (O(state=absent)), it removes the C(proto bird) routes to the prefixes of the
-    lab's configuration (its C(blackhole) block and C(labnet_peer_blocks)) at once; the peers
-    withdraw what it announced.
+    lab's configuration, IPv4 and IPv6 (its C(blackhole) blocks, C(labnet_peer_blocks) and
+    C(labnet_peer_blocks_v6)) at once; the peers withdraw what it announced.
   - O(daemon=process) after a crash (a pid file without its process) starts BIRD with C(-R), graceful
     restart recovery, as calico-node always does, and reports it in RV(actions).
+  - O(daemon=service) after the first start adds a runtime drop-in to the unit
+    (C(/run/systemd/system/<service_name>.service.d/labnet-calico-recover.conf)), so that every later
+    start of the unit, the package's C(Restart=on-abort) after a crash included, runs BIRD with C(-R).
+    The first start has nothing to recover. O(state=absent) removes the drop-in.
 requirements:
   - bird2 (C(bird), C(birdc)); C(systemctl) for O(daemon=service)
 author:
@@ -88,8 +92,8 @@ options:
     default: []
   wait_routes:
     description:
-      - With O(state=established), the prefixes to wait for in the kernel as C(proto bird) routes
-        (polled with the sessions).
+      - With O(state=established), the prefixes to wait for in the kernel as C(proto bird) routes,
+        IPv4 or IPv6 (polled with the sessions; both families are read).
     type: list
     elements: str
     default: []
@@ -166,7 +170,11 @@ config_changed:
   returned: success
   type: bool
 actions:
-  description: What the module did to BIRD, in order (V(started), V(recovered after a crash), V(reconfigured), V(stopped), V(disabled)).
+  description:
+    - What the module did to BIRD, in order (V(started), V(recovered after a crash), V(reconfigured), V(stopped),
+      V(disabled)).
+    - O(daemon=service) also V(restarts recover with -R) when it added the drop-in, V(restarts as packaged) when it
+      removed it.
   returned: success
   type: list
   elements: str
@@ -236,6 +244,8 @@ def ensure_present(module, bird):
             bird.actions.append('started')
         elif config_changed:
             bird.actions.append('reconfigured')
+        if bird.service:
+            bird.recover_on_restart()
         return config_changed, current, wanted
     if config_changed:
         if bird.service:
@@ -253,6 +263,8 @@ def ensure_present(module, bird):
             else:
                 bird.write_config(current)
             raise
+    if bird.service:
+        bird.recover_on_restart()  # after the first start: that one has nothing to recover
     return config_changed, current, wanted
 
 
@@ -265,7 +277,7 @@ def ensure_absent(module, bird):
         if os.path.exists(record_path):
             with open(record_path) as handle:
                 record = json.load(handle)
-        if record is None and not ours:
+        if record is None and not ours and not os.path.exists(bird.recover_dropin):
             return False, current, current
         saved = None
         if record and record.get('saved_config'):
@@ -279,6 +291,7 @@ def ensure_absent(module, bird):
                 bird.actions.append('stopped')
             if disable:
                 bird.actions.append('disabled')
+            bird.recover_on_restart(False)
             return True, current, after
         if bird.service_active():
             bird.stop()
@@ -289,6 +302,7 @@ def ensure_absent(module, bird):
             os.unlink(record['saved_config'])
         elif ours:
             os.unlink(bird.config_path)
+        bird.recover_on_restart(False)  # the service the lab found starts as its package starts it
         if disable:
             bird.disable()
         if record and record.get('was_active'):

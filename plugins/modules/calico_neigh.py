@@ -13,7 +13,7 @@ module: calico_neigh
 short_description: Manage permanent neighbour (ARP) and VXLAN forwarding (FDB) entries
 version_added: 0.1.0
 description:
-  - Adds, replaces or removes permanent IPv4 neighbour entries (C(ip neigh ... nud permanent)) and
+  - Adds, replaces or removes permanent IPv4 and IPv6 neighbour entries (C(ip neigh ... nud permanent)) and
     forwarding database entries of a VXLAN device (C(bridge fdb ... dst <peer> self permanent)).
   - VXLAN mode needs both for every peer, as Calico's Felix programs them - the peer's tunnel
     address resolves to the peer's VTEP MAC, and that MAC is sent to the peer's underlay address.
@@ -33,7 +33,7 @@ options:
     default: []
     suboptions:
       address:
-        description: IPv4 address.
+        description: IPv4 or IPv6 address (C(ip neigh) reads both families of a device).
         type: str
         required: true
       lladdr:
@@ -62,7 +62,7 @@ options:
         type: str
         required: true
       dst:
-        description: Underlay address of the remote VTEP.
+        description: Underlay address of the remote VTEP, IPv4 or IPv6 (C(vxlan-v6.calico)'s peers).
         type: str
         required: true
   state:
@@ -104,7 +104,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    Change, IPRoute, LabError, check_ifname, check_mac, check_netns, parse_ipv4_address,
+    Change, IPRoute, LabError, check_ifname, check_mac, check_netns, parse_ip_address,
 )
 
 
@@ -113,7 +113,7 @@ def wanted_entries(params):
     for index, item in enumerate(params['neighbours']):
         field = 'neighbours[%d].' % index
         key = (check_netns(item['netns'], field + 'netns'), check_ifname(item['dev'], field + 'dev'),
-               str(parse_ipv4_address(item['address'], field + 'address')))
+               str(parse_ip_address(item['address'], field + 'address')))
         if key in neighbours:
             raise LabError('%saddress: %s on %s is listed twice' % (field, key[2], key[1]))
         neighbours[key] = check_mac(item['lladdr'], field + 'lladdr')
@@ -122,7 +122,7 @@ def wanted_entries(params):
         key = (check_ifname(item['dev'], field + 'dev'), check_mac(item['lladdr'], field + 'lladdr'))
         if key in fdb:
             raise LabError('%slladdr: %s on %s is listed twice' % (field, key[1], key[0]))
-        fdb[key] = str(parse_ipv4_address(item['dst'], field + 'dst'))
+        fdb[key] = str(parse_ip_address(item['dst'], field + 'dst'))
     return neighbours, fdb
 
 

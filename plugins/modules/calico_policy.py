@@ -64,6 +64,11 @@ options:
       workload:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
+      ip6:
+        description:
+          - Ignored - the pod's IPv6 address (dual stack). The module programs IPv4 policy (iptables) only; a
+            pod's IPv6 traffic is not policed (Felix's ip6tables chains are not made).
+        type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
     type: list
@@ -94,6 +99,9 @@ options:
         default: default
       workload:
         description: Ignored (so the lab plan's pods can be passed as they are).
+        type: str
+      ip6:
+        description: Ignored - the pod's IPv6 address (IPv4 policy only).
         type: str
   policies:
     description:
@@ -193,10 +201,12 @@ def _lab_builtin_lines(current):
 def main():
     pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                        host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
-                       namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'))
+                       namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'),
+                       ip6=dict(type='str'))
     lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
                            labels=dict(type='dict', default={}), namespace=dict(type='str', default='default'),
-                           host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'))
+                           host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'),
+                           ip6=dict(type='str'))
     module = AnsibleModule(
         argument_spec=dict(
             pods=dict(type='list', elements='dict', options=pod_options, default=[]),

@@ -10,11 +10,14 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: calico_route
-short_description: Manage IPv4 routes on a host or inside network namespaces, the way Calico programs them
+short_description: Manage IPv4 and IPv6 routes on a host or inside network namespaces, the way Calico programs them
 version_added: 0.1.0
 description:
-  - Adds, replaces or removes IPv4 routes with C(ip route), on the host the module runs on or inside
-    named network namespaces (a pod's C(169.254.1.1 dev eth0 scope link) and C(default via 169.254.1.1)).
+  - Adds, replaces or removes IPv4 and IPv6 routes with C(ip route), on the host the module runs on or inside
+    named network namespaces (a pod's C(169.254.1.1 dev eth0 scope link) and C(default via 169.254.1.1), or
+    its IPv6 C(::/0 via fe80::ecee:eeff:feee:eeee dev eth0)).
+  - A route's family is its destination's (and its gateway's, which must agree); V(default) is IPv4's,
+    V(::/0) IPv6's. Both families are handled in one call.
   - Replace semantics, as C(ip route replace) - a route to the same destination with other attributes
     is changed, never duplicated. A route to the same destination with another metric is removed when
     it carries the same protocol tag.
@@ -28,11 +31,11 @@ author:
 options:
   dest:
     description:
-      - Destination, e.g. V(10.10.1.0/24), V(10.10.0.2) (a C(/32)) or V(default). Required unless
-        O(routes) is given.
+      - Destination, e.g. V(10.10.1.0/24), V(10.10.0.2) (a C(/32)), V(default), V(fd00:10:244::/122) or
+        V(::/0). Required unless O(routes) is given.
     type: str
   via:
-    description: Gateway address.
+    description: Gateway address, of the destination's family; an IPv6 link-local one needs O(dev).
     type: str
   dev:
     description: Output interface.
@@ -127,7 +130,8 @@ options:
   purge:
     description:
       - Remove routes that carry the lab's protocol tag (O(purge_proto)) in the namespaces and tables this
-        call manages but that are not listed as present. Routes of any other protocol are never removed.
+        call manages but that are not listed as present, of both families. Routes of any other protocol are
+        never removed.
     type: bool
     default: false
   purge_proto:
@@ -145,7 +149,8 @@ extends_documentation_fragment:
   - labnet.calico.attributes
 notes:
   - Runs C(ip) with argument lists and C(LC_ALL=C); needs root (CAP_NET_ADMIN).
-  - IPv4 only, as Calico's IPIP and BGP modes in the seeds.
+  - IPv6 routes keep no scope (O(routes[].scope) is ignored for them), and metric 0 is stored by the kernel
+    as 1024 (IPv6's default), which is what the module compares with.
 seealso:
   - module: labnet.calico.calico_veth
   - module: labnet.calico.calico_tunnel
@@ -158,6 +163,8 @@ EXAMPLES = r'''
       - {dest: 10.10.0.2/32, dev: cali5d9d6d0b1e8, scope: link}
       - {dest: 169.254.1.1, dev: eth0, scope: link, netns: netns01}
       - {dest: default, via: 169.254.1.1, dev: eth0, netns: netns01}
+      - {dest: 'fd00:10:244::2/128', dev: cali5d9d6d0b1e8}
+      - {dest: '::/0', via: 'fe80::ecee:eeff:feee:eeee', dev: eth0, netns: netns01}
 
 - name: BGP mode - the peer's block via its node address, our own block blackholed
   labnet.calico.calico_route:
@@ -197,9 +204,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_mtu, check_netns, parse_ipv4_address,
-    parse_ipv4_network, route_argv, route_protocol_number, route_scope_number, route_table_number,
-    route_text,
+    Change, IPRoute, LabError, check_ifname, check_mtu, check_netns, parse_ip_address, parse_ip_network,
+    route_argv, route_text,
+)
+from ansible_collections.labnet.calico.plugins.module_utils.routes import (
+    LAB_ROUTE_PROTO, route_protocol_number, route_scope_number, route_table_number,
+)
+from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import (
+    FAMILIES, KERNEL_DEFAULT_METRIC, family_of, is_link_local,
 )
 
 ROUTE_OPTIONS = ('dest', 'via', 'dev', 'scope', 'onlink', 'proto', 'metric', 'mtu', 'type', 'table', 'netns',
@@ -227,15 +239,22 @@ def wanted_routes(params):
     wanted, seen = [], {}
     for item, field in zip(items, fields):
         route_type = item['type'] or 'unicast'
+        dst = parse_ip_network(item['dest'], field + 'dest')
+        via = parse_ip_address(item['via'], field + 'via') if item['via'] else None
+        if via is not None and via.version != dst.version:
+            raise LabError('%svia: %s is IPv%d but dest %s is IPv%d' % (field, via, via.version, dst, dst.version))
+        scope = route_scope_number(item['scope'], field + 'scope')
         route = {
             'table': route_table_number(item['table'], field + 'table'),
             'type': route_type,
-            'dst': str(parse_ipv4_network(item['dest'], field + 'dest')),
-            'via': str(parse_ipv4_address(item['via'], field + 'via')) if item['via'] else None,
+            'dst': str(dst),
+            'via': str(via) if via is not None else None,
             'dev': check_ifname(item['dev'], field + 'dev') if item['dev'] else None,
-            'scope': route_scope_number(item['scope'], field + 'scope'),
+            # IPv6 routes have no scope: the kernel keeps none, so a wanted one could never match.
+            'scope': None if dst.version == 6 else scope,
             'proto': route_protocol_number(item['proto'], field + 'proto'),
-            'metric': int(item['metric'] or 0),
+            # Metric 0 on IPv6 is what the kernel stores as 1024: want what it will show.
+            'metric': int(item['metric'] or 0) or KERNEL_DEFAULT_METRIC[dst.version],
             'onlink': bool(item['onlink']),
             'mtu': check_mtu(item['mtu'], field + 'mtu'),
         }
@@ -247,6 +266,8 @@ def wanted_routes(params):
             raise LabError('%sdest: route to %s needs via or dev' % (field, route['dst']))
         if route['onlink'] and not route['via']:
             raise LabError('%sonlink: onlink needs a gateway (via)' % field)
+        if route['via'] and is_link_local(route['via']) and not route['dev']:
+            raise LabError('%sdev: the link-local gateway %s needs a dev' % (field, route['via']))
         if route['metric'] < 0:
             raise LabError('%smetric: must not be negative' % field)
         key = (netns, route['table'], route['dst'], route['metric'])
@@ -280,21 +301,21 @@ def run_module(module):
 
     namespaces = iproute.netns_names() if any(ns for ns, _s, _r in wanted) or purge_netns else set()
 
-    def routes_of(netns, table):
-        if (netns, table) not in current:
+    def routes_of(netns, table, family):
+        if (netns, table, family) not in current:
             if netns is not None and netns not in namespaces:
                 # In check mode an earlier task (calico_veth) would have made it: it has no routes yet.
                 if not module.check_mode:
                     raise LabError('netns: network namespace %s does not exist' % netns)
-                current[(netns, table)] = []
+                current[(netns, table, family)] = []
             else:
-                current[(netns, table)] = iproute.routes(netns=netns, table=table)
-        return current[(netns, table)]
+                current[(netns, table, family)] = iproute.routes(netns=netns, table=table, family=family)
+        return current[(netns, table, family)]
 
     changes, before, after, kept = [], [], [], set()
     managed = []
     for netns, state, route in wanted:
-        existing = [r for r in routes_of(netns, route['table']) if r['dst'] == route['dst']
+        existing = [r for r in routes_of(netns, route['table'], family_of(route['dst'])) if r['dst'] == route['dst']
                     and r['type'] in ('unicast', 'blackhole', 'unreachable', 'prohibit')]
         if state == 'absent':
             for old in existing:
@@ -319,8 +340,10 @@ def run_module(module):
     if params['purge']:
         spaces = set((netns, route['table']) for netns, _state, route in wanted)
         spaces.update((ns, route_table_number(params['table'], 'table')) for ns in purge_netns)
-        for netns, table in sorted(spaces, key=lambda s: (s[0] or '', s[1])):
-            for old in routes_of(netns, table):
+        # Both families everywhere: a pod that lost its IPv6 address must lose its IPv6 routes too.
+        for netns, table, family in sorted(((ns, t, f) for ns, t in spaces for f in FAMILIES),
+                                           key=lambda s: (s[0] or '', s[1], s[2])):
+            for old in routes_of(netns, table, family):
                 if old['proto'] != purge_proto:
                     continue
                 if (netns, table, old['dst'], old['metric']) in kept:

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: calico_tunnel
-short_description: Manage Calico's IP-in-IP (tunl0) or VXLAN (vxlan.calico) tunnel device
+short_description: Manage Calico's IP-in-IP (tunl0) or VXLAN (vxlan.calico, vxlan-v6.calico) tunnel devices
 version_added: 0.1.0
 description:
   - IPIP mode - brings up the kernel's IP-in-IP fallback device C(tunl0) (loading the C(ipip) driver
@@ -19,6 +19,13 @@ description:
   - VXLAN mode - creates C(vxlan.calico) with a VNI, a UDP port, a parent device, the node's address as
     source and learning off (Calico programs neighbour and FDB entries itself), MTU the underlay's
     minus 50. A VNI, port, parent or source address that drifted makes the module recreate the device.
+  - VXLAN over IPv6 - with O(local6) (and O(address6), O(mac6)) the same call also manages
+    C(vxlan-v6.calico), Felix's IPv6 VXLAN device (C(VXLANIfaceNameV6) in
+    C(felix/dataplane/linux/dataplanedefs/dataplane_defs.go)) - the same VNI and port, the node's IPv6
+    address as source, the IPv6 tunnel address as a C(/128) (C(ensureAddressOnLink) in
+    C(felix/dataplane/linux/route_mgr.go)), MTU the underlay's minus 70 (C(vxlanV6MTUOverhead) in
+    C(felix/dataplane/linux/int_dataplane.go)). In VXLAN mode without O(local6) the lab's
+    C(vxlan-v6.calico) is removed, as it is by O(exclusive), O(mode=all) and VXLAN's O(state=absent).
   - Fails before changing anything when the kernel has no driver for the mode, and says so.
   - One call can also remove the lab's device of the other mode (O(exclusive)), or both devices
     (O(mode=all) with O(state=absent)), so that a switch between modes, or a teardown, is one module run.
@@ -78,6 +85,18 @@ options:
   mac:
     description: MAC of the VXLAN device (VXLAN only). Unmanaged when not given.
     type: str
+  local6:
+    description:
+      - The node's IPv6 underlay address, source of C(vxlan-v6.calico)'s packets (VXLAN only). Makes the call
+        manage C(vxlan-v6.calico) too (on O(parent), with O(vni) and O(port); its MTU from O(mtu_from) less 70,
+        or O(mtu) as for C(vxlan.calico)).
+    type: str
+  address6:
+    description: IPv6 address of C(vxlan-v6.calico), a C(/128) unless a prefix is given (needs O(local6)).
+    type: str
+  mac6:
+    description: MAC of C(vxlan-v6.calico) (needs O(local6)). Unmanaged when not given.
+    type: str
   state:
     description: V(present) creates or repairs the device; V(absent) removes it (see above for C(tunl0)).
     type: str
@@ -107,6 +126,16 @@ EXAMPLES = r'''
     address: 10.10.0.1
     mtu: 1450
 
+- name: Dual stack - vxlan.calico and vxlan-v6.calico in one call
+  labnet.calico.calico_tunnel:
+    mode: vxlan
+    parent: eth0
+    local: 172.16.91.201
+    address: 10.10.0.1
+    local6: 'fd00:91::201'
+    address6: 'fd00:10:244::1'
+    mtu_from: eth0
+
 - name: BGP mode - no tunnel device of the lab left, whichever mode ran before
   labnet.calico.calico_tunnel:
     mode: all
@@ -119,6 +148,11 @@ tunnel:
   returned: unless O(mode=all)
   type: dict
   sample: {name: tunl0, mode: ipip, state: present, address: 10.10.0.1/32, mtu: 1480, up: true}
+tunnel6:
+  description: C(vxlan-v6.calico) after the run, when O(local6) is given.
+  returned: when O(local6) is given
+  type: dict
+  sample: {name: vxlan-v6.calico, mode: vxlan6, state: present, address: 'fd00:10:244::1/128', mtu: 1430, up: true}
 tunnels:
   description: Every device the call handled (the other mode's too, with O(exclusive) or O(mode=all)).
   returned: always
@@ -139,11 +173,15 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     run_guarded,
     Change, IPRoute, LabError, check_ifname, check_mac, check_mtu, diff_text, is_lab_alias,
-    kernel_has_driver, lab_alias, mtu_from_underlay, parse_ipv4_address, parse_ipv4_interface,
+    lab_alias, parse_ipv4_address, parse_ipv4_interface, parse_ipv6_address, parse_ipv6_interface,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import kernel_has_driver, mtu_from_underlay
 
 TUNNEL_ALIAS = lab_alias('tunnel')
-DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico'}
+DEFAULT_NAMES = {'ipip': 'tunl0', 'vxlan': 'vxlan.calico', 'vxlan6': 'vxlan-v6.calico'}
+# vxlan6 is VXLAN over IPv6: a vxlan device, from the vxlan driver.
+KINDS = {'ipip': 'ipip', 'vxlan': 'vxlan', 'vxlan6': 'vxlan'}
+V6_OPTIONS = ('local6', 'address6', 'mac6')
 NO_DRIVER_HINT = {
     'ipip': 'IPIP mode cannot run on this host. Use BGP mode (hosts on one L2 segment), VXLAN mode, or '
             'hosts whose kernel has ipip (for example the VMs of the qemu provider).',
@@ -157,20 +195,46 @@ def wanted_tunnels(params):
     if mode == 'all':
         if state != 'absent':
             raise LabError('mode: all is only for state absent (which device should be made?)')
-        for option in ('name', 'address', 'mtu', 'mtu_from', 'parent', 'local', 'mac'):
+        for option in ('name', 'address', 'mtu', 'mtu_from', 'parent', 'local', 'mac') + V6_OPTIONS:
             if params[option] is not None:
                 raise LabError('%s: not with mode all (each device keeps its default name)' % option)
-        return [absent_tunnel('ipip'), absent_tunnel('vxlan')]
+        return [absent_tunnel('ipip'), absent_tunnel('vxlan'), absent_tunnel('vxlan6')]
+    for option in V6_OPTIONS:
+        if params[option] is not None and mode != 'vxlan':
+            raise LabError('%s: only for mode vxlan' % option)
+        if params[option] is not None and state == 'present' and not params['local6']:
+            raise LabError('%s: needs local6 (the source of vxlan-v6.calico)' % option)
     spec = wanted_tunnel(params)
+    specs = [spec]
+    if mode == 'vxlan':
+        # The IPv6 device goes with the IPv4 one: made with local6, removed without it or with VXLAN off.
+        specs.insert(0, wanted_tunnel6(params, spec) if params['local6'] and state == 'present'
+                     else absent_tunnel('vxlan6'))
     if params['exclusive'] and state == 'present':
-        return [absent_tunnel('vxlan' if mode == 'ipip' else 'ipip'), spec]
-    return [spec]
+        others = ['vxlan', 'vxlan6'] if mode == 'ipip' else ['ipip']
+        specs = [absent_tunnel(other) for other in others] + specs
+    return specs
+
+
+def wanted_tunnel6(params, spec):
+    """vxlan-v6.calico beside vxlan.calico: its VNI, port and parent, IPv6 source and address."""
+    spec6 = dict(spec, mode='vxlan6', name=DEFAULT_NAMES['vxlan6'], address=None, mtu=spec['mtu'],
+                 local=str(parse_ipv6_address(params['local6'], 'local6')),
+                 mac=check_mac(params['mac6'], 'mac6') if params['mac6'] else None)
+    if params['address6'] is not None:
+        spec6['address'] = str(parse_ipv6_interface(params['address6'], 'address6'))
+    return spec6
 
 
 def absent_tunnel(mode):
     """The spec that removes the lab's device of MODE, under its default name."""
     return {'mode': mode, 'name': DEFAULT_NAMES[mode], 'mtu': None, 'address': None, 'state': 'absent',
             'mtu_from': None}
+
+
+def addresses_of(spec, link):
+    """The device's addresses of the spec's family (vxlan-v6.calico: IPv6 but link-local)."""
+    return link['addresses6' if spec['mode'] == 'vxlan6' else 'addresses']
 
 
 def wanted_tunnel(params):
@@ -205,11 +269,12 @@ def describe(link):
     if link is None:
         return ''
     words = [link['name'], link.get('kind') or '?', 'mtu %s' % link['mtu'], 'up' if link['up'] else 'down',
-             ' '.join(link['addresses']) or '-']
+             ' '.join(link['addresses'] + link.get('addresses6', [])) or '-']
     info = link.get('info') or {}
     if link.get('kind') == 'vxlan':
         words.append('id %s port %s dev %s local %s learning %s' % (
-            info.get('id'), info.get('port'), info.get('link'), info.get('local'), info.get('learning')))
+            info.get('id'), info.get('port'), info.get('link'), info.get('local', info.get('local6')),
+            info.get('learning')))
     return ' '.join(words)
 
 
@@ -223,7 +288,7 @@ def vxlan_drift(spec, link):
         drift.append('port')
     if spec['parent'] and info.get('link') != spec['parent']:
         drift.append('parent')
-    if spec['local'] and info.get('local') != spec['local']:
+    if spec['local'] and info.get('local6' if spec['mode'] == 'vxlan6' else 'local') != spec['local']:
         drift.append('local')
     if info.get('learning', False):
         drift.append('learning')
@@ -235,15 +300,15 @@ def plan(module, iproute, spec):
     if spec['mtu_from'] and spec['state'] == 'present':
         spec['mtu'] = mtu_from_underlay(iproute, spec['mtu_from'], spec['mode'], 'mtu_from')
     link = iproute.link(name)
-    if link is not None and link.get('kind') != spec['mode']:
-        raise LabError('name: %s exists but is a %s device, not %s' % (name, link.get('kind'), spec['mode']))
+    if link is not None and link.get('kind') != KINDS[spec['mode']]:
+        raise LabError('name: %s exists but is a %s device, not %s' % (name, link.get('kind'), KINDS[spec['mode']]))
     before = describe(link)
     changes, pre = [], []
 
     if spec['state'] == 'absent':
         if link is None or not is_lab_alias(link['alias']):
             return pre, changes, before, before
-        if spec['mode'] == 'vxlan':
+        if spec['mode'] != 'ipip':
             changes.append(Change(None, ['link', 'del', name]))
             return pre, changes, before, ''
         # tunl0 belongs to the kernel: undo what the lab set on it.
@@ -255,15 +320,15 @@ def plan(module, iproute, spec):
         after = dict(link, up=False, addresses=[])
         return pre, changes, before, describe(after)
 
-    if link is None and not kernel_has_driver(module, spec['mode']):
+    kind = KINDS[spec['mode']]
+    if link is None and not kernel_has_driver(module, kind):
         raise LabError('the kernel of this host (%s) has no %s driver (no /sys/module/%s and modinfo %s '
-                       'finds nothing). %s' % (os.uname()[2], spec['mode'],
-                                               spec['mode'], spec['mode'], NO_DRIVER_HINT[spec['mode']]))
+                       'finds nothing). %s' % (os.uname()[2], kind, kind, kind, NO_DRIVER_HINT[kind]))
 
-    if spec['mode'] == 'vxlan' and link is not None and is_lab_alias(link['alias']) and vxlan_drift(spec, link):
+    if kind == 'vxlan' and link is not None and is_lab_alias(link['alias']) and vxlan_drift(spec, link):
         changes.append(Change(None, ['link', 'del', name]))
         link = None
-    elif link is not None and not is_lab_alias(link['alias']) and spec['mode'] == 'vxlan':
+    elif link is not None and not is_lab_alias(link['alias']) and kind == 'vxlan':
         raise LabError('name: %s exists and was not made by this lab (alias %r); refusing to change it'
                        % (name, link['alias']))
 
@@ -279,28 +344,31 @@ def plan(module, iproute, spec):
             add = ['link', 'add', name, 'type', 'vxlan', 'id', spec['vni'], 'dstport', spec['port'],
                    'dev', spec['parent'], 'local', spec['local'], 'nolearning']
             changes.append(Change(None, add))
-        link = {'name': name, 'kind': spec['mode'], 'mtu': None, 'up': False, 'addresses': [], 'alias': '',
-                'mac': None, 'info': {'id': spec.get('vni'), 'port': spec.get('port'),
-                                      'link': spec.get('parent'), 'local': spec.get('local'), 'learning': False}}
+        link = {'name': name, 'kind': kind, 'mtu': None, 'up': False, 'addresses': [], 'addresses6': [],
+                'alias': '', 'mac': None, 'info': {'id': spec.get('vni'), 'port': spec.get('port'),
+                                                   'link': spec.get('parent'), 'local': spec.get('local'),
+                                                   'learning': False}}
 
     if link['alias'] != TUNNEL_ALIAS:
         changes.append(Change(None, ['link', 'set', 'dev', name, 'alias', TUNNEL_ALIAS]))
-    if spec['mode'] == 'vxlan' and spec['mac'] and link['mac'] != spec['mac']:
+    if kind == 'vxlan' and spec['mac'] and link['mac'] != spec['mac']:
         changes.append(Change(None, ['link', 'set', 'dev', name, 'address', spec['mac']]))
     if spec['mtu'] is not None and link['mtu'] != spec['mtu']:
         changes.append(Change(None, ['link', 'set', 'dev', name, 'mtu', spec['mtu']]))
-    addresses = link['addresses']
+    addresses = addresses_of(spec, link)
     if spec['address'] is not None:
-        for address in link['addresses']:
+        for address in addresses:
             if address != spec['address']:
                 changes.append(Change(None, ['addr', 'del', address, 'dev', name]))
-        if spec['address'] not in link['addresses']:
-            changes.append(Change(None, ['addr', 'add', spec['address'], 'dev', name]))
+        if spec['address'] not in addresses:
+            # nodad: a tunnel address needs no duplicate detection (it is usable at once).
+            changes.append(Change(None, ['addr', 'add', spec['address'], 'dev', name]
+                                  + (['nodad'] if spec['mode'] == 'vxlan6' else [])))
         addresses = [spec['address']]
     if not link['up']:
         changes.append(Change(None, ['link', 'set', 'dev', name, 'up']))
-    after = dict(link, mtu=spec['mtu'] or link['mtu'] or (1480 if spec['mode'] == 'ipip' else 1450),
-                 up=True, addresses=addresses)
+    after = dict(link, mtu=spec['mtu'] or link['mtu'] or {'ipip': 1480, 'vxlan': 1450, 'vxlan6': 1430}[spec['mode']],
+                 up=True, **{'addresses6' if spec['mode'] == 'vxlan6' else 'addresses': addresses})
     return pre, changes, before, describe(after)
 
 
@@ -333,6 +401,8 @@ def run_module(module):
     result = {'changed': bool(commands or changes), 'commands': commands + iproute.done, 'tunnels': tunnels}
     if module.params['mode'] != 'all':
         result['tunnel'] = tunnels[-1]
+    if module.params['local6'] and module.params['state'] == 'present':
+        result['tunnel6'] = tunnels[-2]
     if module._diff:
         result['diff'] = {'before': diff_text(before), 'after': diff_text(after)}
     module.exit_json(**result)
@@ -352,6 +422,9 @@ def main():
             parent=dict(type='str'),
             local=dict(type='str'),
             mac=dict(type='str'),
+            local6=dict(type='str'),
+            address6=dict(type='str'),
+            mac6=dict(type='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         mutually_exclusive=[('mtu', 'mtu_from')],

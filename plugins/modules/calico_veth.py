@@ -17,7 +17,8 @@ description:
   - The host end stays in the namespace the module runs in, named C(cali) plus 11 hex digits of a
     SHA-1 of the workload id, with the MAC C(ee:ee:ee:ee:ee:ee), up and without an address.
   - The pod end is created directly inside the workload's network namespace (created when missing),
-    named C(eth0), up, with the pod address as a C(/32).
+    named C(eth0), up, with the pod address as a C(/32) and, for a pod with IPv6 (O(address6)), its IPv6
+    address as a C(/128) without duplicate address detection.
   - A wrong MAC, MTU or address, or a link that is down, is repaired. Links the module makes carry
     the interface alias C(labnet.calico:<workload>); a link of the wanted name without that alias is
     never changed or removed.
@@ -29,6 +30,9 @@ description:
     (O(static_arp); C(addStaticARPEntry) in C(felix/routetable/route_table.go)) and, as the CNI plugin
     does, sets C(net.ipv4.ip_forward=0) inside the pod (O(pod_ip_forward); C(configureContainerSysctls) in
     C(cni-plugin/pkg/dataplane/linux/dataplane_linux.go)). Both are repaired when they drift.
+  - For a pod with O(address6), as the CNI plugin does, IPv6 is enabled inside the pod
+    (C(disable_ipv6=0) on all, default and lo), DAD is off on the pod end (C(accept_dad=0), C(disableDAD))
+    and C(net.ipv6.conf.all.forwarding) follows O(pod_ip_forward).
   - The MTU can be derived from the underlay device as Felix derives the pod MTU (O(mtu_from),
     O(encapsulation)); a given O(mtu) wins.
   - Routes and the host end's sysctls are set by M(labnet.calico.calico_route) and
@@ -95,6 +99,11 @@ options:
       - The pod's IPv4 address, set as a C(/32) on the pod end. Other IPv4 addresses on the pod end are
         removed. Unmanaged when not given.
     type: str
+  address6:
+    description:
+      - The pod's IPv6 address, set as a C(/128) with C(nodad) on the pod end. Other IPv6 addresses on the
+        pod end but its link-local one are removed. Unmanaged when not given.
+    type: str
   state:
     description:
       - V(present) creates or repairs the pair; V(absent) removes it.
@@ -156,6 +165,9 @@ options:
         type: int
       address:
         description: Pod address (a C(/32)).
+        type: str
+      address6:
+        description: Pod IPv6 address (a C(/128)).
         type: str
       static_arp:
         description: Permanent neighbour for the pod on the host end.
@@ -244,15 +256,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    CALICO_HOST_MAC, LAB_ALIAS_PREFIX, Change, IPRoute, LabError, check_ifname, check_mac, check_mtu,
-    check_netns, check_workload_id, is_kernel_fallback, is_lab_alias, lab_alias, mtu_from_underlay,
-    parse_ipv4_interface, workload_host_ifname,
+    CALICO_HOST_MAC, IPRoute, LabError, check_ifname, check_mac, check_mtu, check_netns, check_workload_id,
+    parse_ipv4_interface, parse_ipv6_interface, workload_host_ifname,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import mtu_from_underlay
+from ansible_collections.labnet.calico.plugins.module_utils.veth_plan import VethPlanner, purge_changes
 from ansible_collections.labnet.calico.plugins.module_utils.workload import (
-    foreign_pod_link, pod_ip_forward_value, pod_sysctls, static_arp_changes,
+    pod_ip_forward_value, pod_sysctls, static_arp_changes,
 )
 
-ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'state',
+ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'address6', 'state',
                 'delete_netns', 'static_arp', 'pod_ip_forward')
 
 
@@ -285,6 +298,7 @@ def wanted_workloads(params):
             'mac': check_mac(item['mac'] or CALICO_HOST_MAC, field + 'mac'),
             'mtu': check_mtu(item['mtu'], field + 'mtu'),
             'address': None,
+            'address6': None,
             'state': item['state'] or 'present',
             'delete_netns': bool(item['delete_netns']),
             'static_arp': item['static_arp'] is not False,
@@ -295,163 +309,17 @@ def wanted_workloads(params):
             if address.network.prefixlen != 32:
                 raise LabError('%saddress: a workload address is a /32, got %s' % (field, address))
             spec['address'] = str(address)
+        if item['address6'] is not None:
+            address6 = parse_ipv6_interface(item['address6'], field + 'address6')
+            if address6.network.prefixlen != 128:
+                raise LabError('%saddress6: a workload IPv6 address is a /128, got %s' % (field, address6))
+            spec['address6'] = str(address6)
         for key in ('workload', 'host_ifname', 'netns'):
             if (key, spec[key]) in seen:
                 raise LabError('%s%s: %r is also used by %s' % (field, key, spec[key], seen[(key, spec[key])]))
             seen[(key, spec[key])] = field + 'workload'
         wanted.append(spec)
     return wanted
-
-
-def describe(spec, host_link, pod_link):
-    """One diff line: what the pair looks like (None when it does not exist)."""
-    if host_link is None:
-        return None
-    pod = 'missing'
-    if pod_link is not None:
-        pod = '%s %s mtu %s %s' % (pod_link['name'], ','.join(pod_link['addresses']) or '-',
-                                   pod_link['mtu'], 'up' if pod_link['up'] else 'down')
-    return '%s: %s %s mtu %s %s <-> [%s] %s' % (
-        spec['workload'], host_link['name'], host_link['mac'], host_link['mtu'],
-        'up' if host_link['up'] else 'down', spec['netns'], pod)
-
-
-def is_peer(host_link, pod_link):
-    """The pod link is the other end of the host link (each names the other's ifindex)."""
-    return (pod_link is not None and host_link.get('kind') == 'veth' and pod_link.get('kind') == 'veth'
-            and host_link.get('peer_index') == pod_link.get('index')
-            and pod_link.get('peer_index') == host_link.get('index'))
-
-
-class VethPlanner:
-    def __init__(self, iproute):
-        self.iproute = iproute
-        self.host_links = iproute.links()
-        self.namespaces = iproute.netns_names()
-        self.pod_links_cache = {}
-
-    def pod_links(self, netns):
-        if netns not in self.namespaces:
-            return {}
-        if netns not in self.pod_links_cache:
-            self.pod_links_cache[netns] = self.iproute.links(netns=netns)
-        return self.pod_links_cache[netns]
-
-    def forget(self, host_link, netns):
-        """A pair that is being removed: its host end, and its pod end in NETNS, are planned as gone."""
-        self.host_links.pop(host_link['name'], None)
-        if netns:
-            pod_links = self.pod_links(netns)
-            for name in [n for n, pod_link in pod_links.items() if is_peer(host_link, pod_link)]:
-                del pod_links[name]
-
-    def check_owned(self, spec, host_link):
-        if host_link is not None and not is_lab_alias(host_link['alias']):
-            raise LabError('%s: link %s exists and was not made by this lab (its alias is %r); '
-                           'refusing to change it' % (spec['workload'], spec['host_ifname'], host_link['alias']))
-
-    def plan(self, spec):
-        """Changes for one workload: (namespace changes, host changes, pod changes, before, after)."""
-        host_link = self.host_links.get(spec['host_ifname'])
-        pod_link = self.pod_links(spec['netns']).get(spec['pod_ifname'])
-        self.check_owned(spec, host_link)
-        before = describe(spec, host_link, pod_link if host_link and is_peer(host_link, pod_link) else None)
-        ns_changes, host_changes, pod_changes = [], [], []
-
-        if spec['state'] == 'absent':
-            if host_link is not None:
-                host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
-            if spec['delete_netns'] and spec['netns'] in self.namespaces:
-                ns_changes.append(Change(None, ['netns', 'del', spec['netns']]))
-            return ns_changes, host_changes, pod_changes, before, None
-
-        if spec['netns'] not in self.namespaces:
-            ns_changes.append(Change(None, ['netns', 'add', spec['netns']]))
-            pod_changes.append(Change(spec['netns'], ['link', 'set', 'lo', 'up']))
-        elif not self.pod_links(spec['netns']).get('lo', {}).get('up', True):
-            pod_changes.append(Change(spec['netns'], ['link', 'set', 'lo', 'up']))
-
-        created = host_link is None or not is_peer(host_link, pod_link)
-        if created:
-            if pod_link is not None and (host_link is None or not is_peer(host_link, pod_link)):
-                raise LabError(foreign_pod_link(spec, host_link, pod_link))
-            if host_link is not None:  # ours, but its peer is gone or elsewhere: make it again
-                host_changes.append(Change(None, ['link', 'del', spec['host_ifname']]))
-            # The MAC goes in with the link: a MAC set afterwards races systemd-udev, whose
-            # MACAddressPolicy=persistent replaces the kernel's random MAC of a new device.
-            host_changes.append(Change(None, ['link', 'add', spec['host_ifname'], 'address', spec['mac'],
-                                              'type', 'veth', 'peer', 'name', spec['pod_ifname'],
-                                              'netns', spec['netns']]))
-            host_link = {'mac': spec['mac'], 'mtu': None, 'up': False, 'alias': ''}
-            pod_link = {'mtu': None, 'up': False, 'addresses': []}
-
-        host_ifname, pod_ifname, netns = spec['host_ifname'], spec['pod_ifname'], spec['netns']
-        if host_link['mac'] != spec['mac']:
-            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'address', spec['mac']]))
-        if host_link['alias'] != lab_alias(spec['workload']):
-            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'alias',
-                                              lab_alias(spec['workload'])]))
-        if spec['mtu'] is not None and host_link['mtu'] != spec['mtu']:
-            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'mtu', spec['mtu']]))
-        if not host_link['up']:
-            host_changes.append(Change(None, ['link', 'set', 'dev', host_ifname, 'up']))
-
-        if spec['mtu'] is not None and pod_link['mtu'] != spec['mtu']:
-            pod_changes.append(Change(netns, ['link', 'set', 'dev', pod_ifname, 'mtu', spec['mtu']]))
-        if spec['address'] is not None:
-            for address in pod_link['addresses']:
-                if address != spec['address']:
-                    pod_changes.append(Change(netns, ['addr', 'del', address, 'dev', pod_ifname]))
-            if spec['address'] not in pod_link['addresses']:
-                pod_changes.append(Change(netns, ['addr', 'add', spec['address'], 'dev', pod_ifname]))
-        if not pod_link['up']:
-            pod_changes.append(Change(netns, ['link', 'set', 'dev', pod_ifname, 'up']))
-
-        after_host = {'name': host_ifname, 'mac': spec['mac'], 'mtu': spec['mtu'] or host_link['mtu'] or 1500,
-                      'up': True}
-        after_pod = {'name': pod_ifname, 'mtu': spec['mtu'] or pod_link['mtu'] or 1500, 'up': True,
-                     'addresses': [spec['address']] if spec['address'] else pod_link['addresses']}
-        return ns_changes, host_changes, pod_changes, before, describe(spec, after_host, after_pod)
-
-
-def stale_pairs(iproute, planner, wanted):
-    """Pairs this module made for workloads that are not wanted: (workload, host link, netns or None)."""
-    wanted_ids = set(spec['workload'] for spec in wanted)
-    names_by_id = iproute.netns_by_id()
-    stale = []
-    for link in planner.host_links.values():
-        if link['kind'] != 'veth' or not link['alias'].startswith(LAB_ALIAS_PREFIX + ':'):
-            continue
-        workload = link['alias'][len(LAB_ALIAS_PREFIX) + 1:]
-        # Only a pair named as this module names it: never an underlay link or one named by hand.
-        if workload in wanted_ids or link['name'] != workload_host_ifname(workload):
-            continue
-        stale.append((workload, link, names_by_id.get(link['peer_netnsid'])))
-    return sorted(stale, key=lambda item: item[0])
-
-
-def purge_changes(iproute, planner, wanted):
-    """Changes that remove the stale pairs, and the namespaces that held nothing else. A namespace that a
-    listed workload uses is left to it (a pair renamed, e.g. by a new workload id, is made again in it); the
-    planner forgets the stale pairs so that the wanted ones are planned as if they were gone already."""
-    host_changes, ns_changes, before, purged, kept = [], [], [], [], []
-    in_use = set(spec['netns'] for spec in wanted)  # kept, or deleted by the workload's own delete_netns
-    for workload, link, netns in stale_pairs(iproute, planner, wanted):
-        host_changes.append(Change(None, ['link', 'del', link['name']]))
-        before.append('%s: %s (no longer wanted) <-> [%s]' % (workload, link['name'], netns or '?'))
-        purged.append(workload)
-        planner.forget(link, netns)
-        if not netns or netns in in_use:
-            continue
-        # lo and the kernel's fallback tunnels (tunl0 appears in every namespace once ipip is loaded)
-        # are no reason to keep a namespace; anything else in it is somebody's.
-        others = [name for name, pod_link in planner.pod_links(netns).items()
-                  if name != 'lo' and not is_kernel_fallback(pod_link) and not is_peer(link, pod_link)]
-        if others or iproute.netns_pids(netns):
-            kept.append(netns)
-        else:
-            ns_changes.append(Change(None, ['netns', 'del', netns]))
-    return host_changes, ns_changes, before, purged, kept
 
 
 def run_module(module):
@@ -491,7 +359,7 @@ def run_module(module):
         sysctl_before, sysctl_after = pod_sysctls(module, iproute, planner.namespaces, wanted)
         before.extend(arp_before + sysctl_before)
         after.extend(arp_after + sysctl_after)
-    shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'pod_mac',
+    shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'address6', 'pod_mac',
              'static_arp', 'pod_ip_forward', 'state')
     for spec in [] if module.params['purge_only'] else wanted:
         spec.setdefault('pod_mac', None)
@@ -509,6 +377,7 @@ def main():
         mac=dict(type='str'),
         mtu=dict(type='int'),
         address=dict(type='str'),
+        address6=dict(type='str'),
         state=dict(type='str', choices=['present', 'absent']),
         delete_netns=dict(type='bool'),
         static_arp=dict(type='bool'),
@@ -523,6 +392,7 @@ def main():
             mac=dict(type='str', default=CALICO_HOST_MAC),
             mtu=dict(type='int'),
             address=dict(type='str'),
+            address6=dict(type='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             delete_netns=dict(type='bool', default=False),
             mtu_from=dict(type='str'),

@@ -25,7 +25,11 @@ description:
     gateway address and forwards.
   - Every host namespace and the router forward IPv4 (C(net.ipv4.ip_forward=1) inside them, checked
     and repaired on every run, all namespaces read and written by one process), as a Calico node
-    must; the namespace the module runs in is not changed.
+    must; the namespace the module runs in is not changed. Hosts with O(hosts[].address6) forward
+    IPv6 too (C(net.ipv6.conf.all.forwarding=1)), and so does the router when a segment has IPv6.
+  - IPv6 (dual stack) - a host's O(hosts[].address6) goes on its underlay with C(nodad), usable at once.
+    The hosts of one segment share one IPv6 subnet; with a router, the router's leg takes the segment's
+    IPv6 gateway too and every IPv6 host gets C(::/0 via <gateway6> dev eth0) (protocol 79).
   - Every host gets a default route toward its segment, C(default via <gateway> dev eth0) with a
     router, C(default dev eth0 scope link) without; proxy ARP for C(169.254.1.1) only answers when
     the host has a route out of another interface.
@@ -75,6 +79,14 @@ options:
           - The segment's gateway, the router's address on it. Defaults to the first usable address of
             the subnet when there is a router. Giving it makes a router even for a single subnet.
             Hosts of one segment must agree.
+        type: str
+      address6:
+        description:
+          - The host's IPv6 underlay address, e.g. C(fd00:91::201/64) (a C(/64) without a prefix).
+        type: str
+      gateway6:
+        description:
+          - The segment's IPv6 gateway when there is a router; default the subnet's first address.
         type: str
   pods:
     description:
@@ -158,6 +170,9 @@ hosts:
       port: p-host-a
       gateway: null
       default_route: 0.0.0.0/0 dev eth0 scope link proto 79
+      address6: fd00:91::201/64
+      gateway6: null
+      default_route_v6: null
 segments:
   description: The L2 segments, one per subnet.
   returned: always
@@ -212,20 +227,22 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
 )
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import router_name
 from ansible_collections.labnet.calico.plugins.module_utils.netns_plan import (
-    BRIDGE, UNDERLAY_ROUTE_PROTO, UPLINK, namespaces, plan_lab, tag,
+    BRIDGE, UNDERLAY_ROUTE_PROTO, UPLINK, forward_keys, namespaces, plan_lab, tag,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
-FORWARD_KEY = 'net/ipv4/ip_forward'
+DEFAULT_DSTS = ('0.0.0.0/0', '::/0')
 
 
 class LabState:
     """The namespaces that exist, and the links (and routes) of those of the lab."""
 
-    def __init__(self, iproute, names, route_names=()):
+    def __init__(self, iproute, names, route_names=(), v6_names=()):
         self.netns = iproute.netns_names()
         self.links = dict((name, iproute.links(netns=name)) for name in set(names) if name in self.netns)
-        self.routes = dict((name, iproute.routes(netns=name)) for name in set(route_names) if name in self.netns)
+        self.routes = dict((name, iproute.routes(netns=name) + (iproute.routes(netns=name, family=6)
+                                                                if name in v6_names else []))
+                           for name in set(route_names) if name in self.netns)
 
     def exists(self, netns):
         return netns in self.netns
@@ -279,7 +296,8 @@ def is_pair(one, other):
 # Diff mode: the same lines for what is and for what is wanted.
 
 def link_line(netns, link):
-    return '[%s] %s %s %s%s' % (netns, link['name'], ','.join(link.get('addresses') or []) or '-',
+    addresses = (link.get('addresses') or []) + (link.get('addresses6') or [])
+    return '[%s] %s %s %s%s' % (netns, link['name'], ','.join(addresses) or '-',
                                 'up' if link.get('up') else 'down',
                                 ' master %s' % link['master'] if link.get('master') else '')
 
@@ -294,7 +312,7 @@ def describe_current(plan, state, extra=()):
             if link['name'] == 'lo' or link['alias'].startswith(tag(plan['lab'], '')):
                 lines.append(link_line(netns, link))
         for route in state.routes.get(netns, []):
-            if route['dst'] == '0.0.0.0/0' and route['proto'] == UNDERLAY_ROUTE_PROTO:
+            if route['dst'] in DEFAULT_DSTS and route['proto'] == UNDERLAY_ROUTE_PROTO:
                 lines.append(route_text(route, netns))
     return lines
 
@@ -305,8 +323,11 @@ def describe_wanted(plan):
         lines.append('netns %s (%s)' % (netns, role))
         lines.append(link_line(netns, {'name': 'lo', 'up': True, 'addresses': ['127.0.0.1/8']}))
     for host in plan['hosts']:
-        lines.append(link_line(host['netns'], {'name': host['dev'], 'up': True, 'addresses': [host['address']]}))
+        lines.append(link_line(host['netns'], {'name': host['dev'], 'up': True, 'addresses': [host['address']],
+                                               'addresses6': [host['address6']] if host['address6'] else []}))
         lines.append(route_text(host['default_route'], host['netns']))
+        if host['default_route_v6']:
+            lines.append(route_text(host['default_route_v6'], host['netns']))
     for segment in plan['segments']:
         lines.append(link_line(segment['switch'], {'name': BRIDGE, 'up': True}))
         for host in plan['hosts']:
@@ -316,8 +337,13 @@ def describe_wanted(plan):
             lines.append(link_line(segment['switch'], {'name': UPLINK, 'up': True, 'master': BRIDGE}))
             lines.append(link_line(plan['router'], {'name': segment['router_leg'], 'up': True,
                                                     'addresses': ['%s/%d' % (segment['gateway'],
-                                                                             segment['network'].prefixlen)]}))
+                                                                             segment['network'].prefixlen)],
+                                                    'addresses6': leg_addresses6(segment)}))
     return lines
+
+
+def leg_addresses6(segment):
+    return ['%s/%d' % (segment['gateway_v6'], segment['network_v6'].prefixlen)] if segment['gateway_v6'] else []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,9 +393,15 @@ class Builder:
         fresh = {'alias': '', 'up': False, 'addresses': [], 'master': None, 'fresh': True}
         return dict(fresh, name=near_name), dict(fresh, name=far_name)
 
-    def configure(self, netns, link, what, master=None, addresses=None):
+    def configure(self, netns, link, what, master=None, addresses=None, addresses6=None):
         changes = self._main(netns)
         name = link['name']
+        if addresses6 is not None:
+            # nodad: the address is usable at once, as Calico's pods' are (no DAD wait on a lab's segment).
+            current = link.get('addresses6') or []
+            changes.extend(Change(netns, ['addr', 'del', a, 'dev', name]) for a in current if a not in addresses6)
+            changes.extend(Change(netns, ['addr', 'add', a, 'dev', name, 'nodad']) for a in addresses6
+                           if a not in current)
         if link['alias'] != tag(self.lab, what):
             changes.append(Change(netns, ['link', 'set', 'dev', name, 'alias', tag(self.lab, what)]))
         if master and link.get('master') != master:
@@ -402,20 +434,27 @@ class Builder:
 
     def hosts(self):
         for host in self.plan['hosts']:
-            netns, dev, want = host['netns'], host['_dev'], host['default_route']
-            self.configure(netns, dev, 'underlay', addresses=[host['address']])
-            current = None
-            if not dev.get('fresh'):
-                for route in self.state.routes.get(netns, []):
-                    if route['dst'] == '0.0.0.0/0' and route['metric'] == 0 and route['type'] == 'unicast':
-                        current = route
-            same = current is not None and all(current.get(k) == want[k] for k in ('via', 'dev', 'scope', 'proto'))
-            if current is not None and current['proto'] != UNDERLAY_ROUTE_PROTO:
-                if not all(current.get(k) == want[k] for k in ('via', 'dev', 'scope')):
-                    self.warnings.append('%s keeps its default route %s, which netns_lab did not make'
-                                         % (netns, route_text(current)))
-            elif not same:
-                self._main(netns).append(Change(netns, ['route', 'replace'] + route_argv(want)))
+            netns, dev = host['netns'], host['_dev']
+            self.configure(netns, dev, 'underlay', addresses=[host['address']],
+                           addresses6=[host['address6']] if host['address6'] else [])
+            self.default_route(netns, dev, host['default_route'])
+            if host['default_route_v6']:
+                self.default_route(netns, dev, host['default_route_v6'])
+
+    def default_route(self, netns, dev, want):
+        """The host's default route of WANT's family; one someone else made is kept, with a warning."""
+        current = None
+        if not dev.get('fresh'):
+            for route in self.state.routes.get(netns, []):
+                if route['dst'] == want['dst'] and route['metric'] == want['metric'] and route['type'] == 'unicast':
+                    current = route
+        same = current is not None and all(current.get(k) == want[k] for k in ('via', 'dev', 'scope', 'proto'))
+        if current is not None and current['proto'] != UNDERLAY_ROUTE_PROTO:
+            if not all(current.get(k) == want[k] for k in ('via', 'dev', 'scope')):
+                self.warnings.append('%s keeps its default route %s, which netns_lab did not make'
+                                     % (netns, route_text(current)))
+        elif not same:
+            self._main(netns).append(Change(netns, ['route', 'replace'] + route_argv(want)))
 
     def router(self):
         router = self.plan['router']
@@ -427,7 +466,8 @@ class Builder:
                 self._pre(router).append(Change(router, ['link', 'del', 'dev', link['name']]))
         for segment in self.plan['segments']:
             self.configure(router, segment['_leg'], 'leg:%s' % segment['subnet'],
-                           addresses=['%s/%d' % (segment['gateway'], segment['network'].prefixlen)])
+                           addresses=['%s/%d' % (segment['gateway'], segment['network'].prefixlen)],
+                           addresses6=leg_addresses6(segment))
 
     def changes(self):
         self.namespaces()
@@ -528,8 +568,9 @@ def plan_absent(plan, state, stale_router):
 
 def host_result(host):
     result = dict((key, host[key]) for key in ('name', 'netns', 'address', 'dev', 'subnet', 'switch', 'port',
-                                               'gateway'))
+                                               'gateway', 'address6', 'gateway6'))
     result['default_route'] = ' '.join(route_argv(host['default_route']))
+    result['default_route_v6'] = ' '.join(route_argv(host['default_route_v6'])) if host['default_route_v6'] else None
     return result
 
 
@@ -545,7 +586,8 @@ def run_module(module):
     extra_commands, forwarders = [], []
 
     if params['state'] == 'present':
-        state = LabState(iproute, names, route_names=hosts)
+        state = LabState(iproute, names, route_names=hosts,
+                         v6_names=[host['netns'] for host in plan['hosts'] if host['address6']])
         builder = Builder(plan, state)
         changes = builder.changes()
         warnings = builder.warnings
@@ -555,10 +597,13 @@ def run_module(module):
                 remove.append(stale_router[0][0])
         changes.extend(Change(None, ['netns', 'del', name]) for name in remove)
         # Hosts route between their pods and the underlay, the router between segments.
-        wanted = hosts + ([plan['router']] if plan['router'] else [])
-        existing = sysctl_access_many(module, dict((ns, ([FORWARD_KEY], None)) for ns in wanted if state.exists(ns)))
-        forwarders = [ns for ns in wanted if existing.get(ns, {}).get(FORWARD_KEY) != '1']
-        extra_commands.extend('ip netns exec %s sysctl -w net.ipv4.ip_forward=1' % ns for ns in forwarders)
+        wanted = forward_keys(plan)
+        existing = sysctl_access_many(module, dict((ns, (keys, None)) for ns, keys in wanted.items()
+                                                   if state.exists(ns)))
+        forwarders = dict((ns, [k for k in keys if existing.get(ns, {}).get(k) != '1']) for ns, keys in wanted.items())
+        forwarders = dict((ns, keys) for ns, keys in forwarders.items() if keys)
+        extra_commands.extend('ip netns exec %s sysctl -w %s=1' % (ns, key.replace('/', '.'))
+                              for ns in sorted(forwarders) for key in forwarders[ns])
         before = describe_current(plan, state, stale_router)
         after = describe_wanted(plan)
     else:
@@ -579,7 +624,7 @@ def run_module(module):
 
     iproute.apply(changes)
     if forwarders and not module.check_mode:
-        sysctl_access_many(module, dict((ns, ([], {FORWARD_KEY: '1'})) for ns in forwarders))
+        sysctl_access_many(module, dict((ns, ([], dict.fromkeys(keys, '1'))) for ns, keys in forwarders.items()))
 
     result = {
         'changed': bool(changes or extra_commands),
@@ -605,6 +650,8 @@ def main():
         address=dict(type='str', required=True),
         dev=dict(type='str', default='eth0'),
         gateway=dict(type='str'),
+        address6=dict(type='str'),
+        gateway6=dict(type='str'),
     )
     module = AnsibleModule(
         argument_spec=dict(

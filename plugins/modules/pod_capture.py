@@ -22,6 +22,8 @@ description:
   - Keeps those ICMP echo requests and replies, and tells how each crossed
     the underlay - plain (the pod addresses on the wire, BGP mode), inside IP-in-IP (IP protocol 4, the
     outer addresses those of the two hosts), or inside VXLAN (UDP 4789, with its VNI).
+  - IPv6 is decoded too - ICMPv6 echo plain on the underlay, and VXLAN over an IPv6 underlay
+    (C(vxlan-v6.calico)); a probe with O(probes[].ip6) gives a second result, of family ipv6.
   - Also records how the host routes the target (C(ip route get)), so a caller can check that the wire
     agrees with the routing table.
   - It never changes anything and never fails because a ping fails - the caller judges.
@@ -54,6 +56,12 @@ options:
         description: The target pod's IPv4 address.
         type: str
         required: true
+      source_ip6:
+        description: The source pod's IPv6 address; with O(probes[].ip6), the pair is also probed over ICMPv6.
+        type: str
+      ip6:
+        description: The target pod's IPv6 address (with O(probes[].source_ip6)).
+        type: str
   count:
     description: Echo requests per probe (1-20).
     type: int
@@ -80,12 +88,13 @@ EXAMPLES = r'''
 
 RETURN = r'''
 results:
-  description: One entry per probe.
+  description: One entry per probe and family (C(family) ipv4 or ipv6; C(source_ip) and C(ip) of that family).
   returned: always
   type: list
   elements: dict
   sample:
     - source: netns01
+      family: ipv4
       source_ip: 10.10.0.2
       target: netns03
       ip: 10.10.1.2
@@ -113,7 +122,7 @@ import struct
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address,
+    IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv6_address,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
     ENCAPSULATION_NAMES, check_ping_options, ping_argument_spec, ping_from_netns,
@@ -121,14 +130,18 @@ from ansible_collections.labnet.calico.plugins.module_utils.ping import (
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86dd
 VLAN_ETHERTYPES = (0x8100, 0x88a8)
 ARPHRD_ETHER = 1
 PACKET_OUTGOING = 4
 IPPROTO_ICMP = 1
 IPPROTO_IPIP = 4
 IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
+IPV6_HEADER = 40
 VXLAN_PORT = 4789
 ICMP_KINDS = {8: 'request', 0: 'reply'}
+ICMPV6_KINDS = {128: 'request', 129: 'reply'}
 # Frames read per probe at most: a few pings make a handful; this only bounds a noisy underlay.
 MAX_FRAMES = 20000
 RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -146,38 +159,62 @@ def decode_ipv4(data):
     return socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20]), data[9], payload
 
 
+def decode_ipv6(data):
+    """(source, destination, next header, payload) of an IPv6 packet, else None. Extension headers are
+    not followed: the probes' ICMPv6 and VXLAN's UDP come right after the fixed header (a fragment's
+    next header is 44, which no caller looks for)."""
+    if len(data) < IPV6_HEADER or data[0] >> 4 != 6:
+        return None
+    payload_length = struct.unpack('!H', data[4:6])[0]
+    return (socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40]), data[6],
+            data[IPV6_HEADER:IPV6_HEADER + payload_length])
+
+
+def decode_ip(data):
+    """decode_ipv4 or decode_ipv6, as the version nibble says."""
+    if data and data[0] >> 4 == 6:
+        return decode_ipv6(data)
+    return decode_ipv4(data)
+
+
 def strip_ethernet(frame):
-    """The IPv4 packet inside an Ethernet frame (802.1Q/802.1ad tags skipped), else None."""
+    """The IPv4 or IPv6 packet inside an Ethernet frame (802.1Q/802.1ad tags skipped), else None."""
     offset = 12
     while len(frame) >= offset + 2:
         ethertype = struct.unpack('!H', frame[offset:offset + 2])[0]
         if ethertype in VLAN_ETHERTYPES:
             offset += 4
             continue
-        return frame[offset + 2:] if ethertype == ETH_P_IP else None
+        packet = frame[offset + 2:]
+        version = {ETH_P_IP: 4, ETH_P_IPV6: 6}.get(ethertype)
+        return packet if version and packet and packet[0] >> 4 == version else None
     return None
 
 
 def decode_echo(packet):
-    """(source, destination, 'request' or 'reply', echo data) of an ICMP echo IPv4 packet, else None."""
-    decoded = decode_ipv4(packet)
-    if not decoded or decoded[2] != IPPROTO_ICMP or len(decoded[3]) < 8:
+    """(source, destination, 'request' or 'reply', echo data) of an ICMP or ICMPv6 echo packet, else None."""
+    decoded = decode_ip(packet)
+    if not decoded or len(decoded[3]) < 8:
         return None
-    kind = ICMP_KINDS.get(decoded[3][0])
+    kinds = {IPPROTO_ICMP: ICMP_KINDS, IPPROTO_ICMPV6: ICMPV6_KINDS}.get(decoded[2])
+    if kinds is None or packet[0] >> 4 != (4 if decoded[2] == IPPROTO_ICMP else 6):
+        return None
+    kind = kinds.get(decoded[3][0])
     return (decoded[0], decoded[1], kind, decoded[3][8:]) if kind else None
 
 
 def decode_frame(frame, ethernet=True):
     """How one frame carries an ICMP echo: a dict with encapsulation none, ipip or vxlan, else None.
 
+    Over IPv4 or IPv6, outside and inside alike: vxlan-v6.calico's frames are VXLAN in UDP over IPv6.
     Its 'data' is the echo data (bytes), where a probe's mark is."""
     packet = strip_ethernet(frame) if ethernet else frame
-    outer = decode_ipv4(packet) if packet else None
+    outer = decode_ip(packet) if packet else None
     if not outer:
         return None
     outer_src, outer_dst, protocol, payload = outer
     found = {'encapsulation': 'none', 'outer_src': None, 'outer_dst': None, 'vni': None}
-    if protocol == IPPROTO_ICMP:
+    if protocol in (IPPROTO_ICMP, IPPROTO_ICMPV6):
         echo = decode_echo(packet)
     elif protocol == IPPROTO_IPIP:
         echo = decode_echo(payload)
@@ -197,7 +234,8 @@ def decode_frame(frame, ethernet=True):
 
 def describe(packet):
     """One line, tcpdump-like."""
-    inner = '%s > %s ICMP echo %s' % (packet['src'], packet['dst'], packet['icmp'])
+    inner = '%s > %s %s echo %s' % (packet['src'], packet['dst'], 'ICMP6' if ':' in packet['src'] else 'ICMP',
+                                    packet['icmp'])
     if packet['encapsulation'] == 'none':
         return '%s %s' % (packet['direction'], inner)
     vni = ' vni %d' % packet['vni'] if packet['vni'] is not None else ''
@@ -258,6 +296,8 @@ def main():
                 source_ip=dict(type='str', required=True),
                 target=dict(type='str', required=True),
                 ip=dict(type='str', required=True),
+                source_ip6=dict(type='str'),
+                ip6=dict(type='str'),
             )),
             **ping_argument_spec(count=2)
         ),
@@ -269,10 +309,19 @@ def main():
         probes = []
         for index, probe in enumerate(params['probes']):
             field = 'probes[%d]' % index
-            probes.append({'source': check_netns(probe['source'], field + '.source'),
+            source = check_netns(probe['source'], field + '.source')
+            probes.append({'source': source, 'family': 'ipv4',
                            'source_ip': str(parse_ipv4_address(probe['source_ip'], field + '.source_ip')),
                            'target': probe['target'],
                            'ip': str(parse_ipv4_address(probe['ip'], field + '.ip'))})
+            # The same pair over IPv6 when both its pods have an IPv6 address: a probe of its own.
+            if (probe['source_ip6'] is None) != (probe['ip6'] is None):
+                raise LabError('%s: source_ip6 and ip6 go together' % field)
+            if probe['ip6'] is not None:
+                probes.append({'source': source, 'family': 'ipv6',
+                               'source_ip': str(parse_ipv6_address(probe['source_ip6'], field + '.source_ip6')),
+                               'target': probe['target'],
+                               'ip': str(parse_ipv6_address(probe['ip6'], field + '.ip6'))})
         check_ping_options(params)
     except LabError as exc:
         module.fail_json(msg=str(exc))

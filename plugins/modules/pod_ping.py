@@ -10,14 +10,16 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: pod_ping
-short_description: Ping from pod network namespaces to pod addresses, bounded in count and time
+short_description: Ping from pod network namespaces to pod addresses (IPv4 and IPv6), bounded in count and time
 version_added: 0.1.0
 description:
   - Sends ICMP echo requests from each source network namespace towards its targets and returns, per
-    pair, requests sent and replies received, the TTL of the replies and the round-trip time.
+    pair and family, requests sent and replies received, the TTL of the replies and the round-trip time.
+  - A target (or pair) with C(ip6) is also probed over ICMPv6, by the same process - a raw C(IPPROTO_ICMPV6)
+    socket beside the ICMP one, the replies' hop limit read from their C(IPV6_HOPLIMIT) ancillary data.
   - One process per source, not per pair - a forked child enters the pod's namespace (C(/run/netns/NAME)),
     opens one raw ICMP socket and keeps many requests in flight, matching replies by identifier and
-    sequence and reading the TTL from each reply's IP header. No C(ping) binary is needed.
+    sequence and reading the TTL from each reply's IP header (the hop limit over IPv6). No C(ping) binary is needed.
   - Either every source to every target (O(sources) and O(targets)), or the pairs listed in O(pairs)
     (the sample M(labnet.calico.pod_ping)'s caller chose for a large lab).
   - Every request waits at most one second for its reply; each source sends O(count) rounds, a round
@@ -27,7 +29,8 @@ description:
   - For every target it also records how the host it runs on routes that address (C(ip route get)) - the
     output device and gateway, so a caller can tell a plain path from one through C(tunl0).
   - The TTL tells the path - 63 for a pod on the same host (one routed hop), 62 for a pod on another
-    host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP.
+    host (two hops), whether the packets crossed the underlay plain or inside IP-in-IP. The IPv6 hop
+    limit counts the same way (64 at the sender, less one per forwarding host).
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -45,9 +48,11 @@ options:
         type: str
         required: true
       ip:
-        description: Its IPv4 address.
+        description: Its IPv4 address (one of O(targets[].ip) and O(targets[].ip6) at least).
         type: str
-        required: true
+      ip6:
+        description: Its IPv6 address, probed over ICMPv6 in the same run.
+        type: str
   pairs:
     description: Instead of O(sources) and O(targets) - exactly these pairs.
     type: list
@@ -62,9 +67,11 @@ options:
         type: str
         required: true
       ip:
-        description: Its IPv4 address.
+        description: Its IPv4 address (one of O(pairs[].ip) and O(pairs[].ip6) at least).
         type: str
-        required: true
+      ip6:
+        description: Its IPv6 address, probed over ICMPv6 in the same run.
+        type: str
   count:
     description: Echo requests per pair (1-20).
     type: int
@@ -87,7 +94,7 @@ EXAMPLES = r'''
     sources: [netns01, netns02]
     targets:
       - {name: netns03, ip: 10.10.1.2}
-      - {name: netns04, ip: 10.10.1.3}
+      - {name: netns04, ip: 10.10.1.3, ip6: 'fd00:10:244::43'}
     count: 2
 
 - name: Only the pairs a sample chose
@@ -98,7 +105,7 @@ EXAMPLES = r'''
 
 RETURN = r'''
 results:
-  description: One entry per source and target.
+  description: One entry per source, target and family (C(ip) is the address probed, C(family) ipv4 or ipv6, C(ttl) the hop limit over IPv6).
   returned: always
   type: list
   elements: dict
@@ -106,6 +113,7 @@ results:
     - source: netns01
       target: netns03
       ip: 10.10.1.2
+      family: ipv4
       sent: 2
       received: 2
       ttl: 62
@@ -124,22 +132,35 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_netns, parse_ipv4_address, run_argv,
+    LabError, check_netns, parse_ipv4_address, parse_ipv6_address, run_argv,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
     check_ping_options, ping_argument_spec, probe_from_namespaces,
 )
 
 
+FAMILIES = (('ip', 'ipv4', parse_ipv4_address), ('ip6', 'ipv6', parse_ipv6_address))
+
+
+def _addresses(item, field):
+    """[(address, family)] of a target or pair: its IPv4 ``ip`` and IPv6 ``ip6``, at least one of them."""
+    found = [(str(parse(item[key], '%s.%s' % (field, key))), name) for key, name, parse in FAMILIES
+             if item.get(key) is not None]
+    if not found:
+        raise LabError('%s: neither ip nor ip6 given' % field)
+    return found
+
+
 def checked_pairs(params):
-    """[(source, target name, address)] from sources x targets or from pairs, every value checked."""
+    """[(source, target name, address, family)] from sources x targets or from pairs, every value checked:
+    one entry per family a target has."""
     if params['pairs'] is not None:
-        return [(check_netns(p['source'], 'pairs[%d].source' % i), p['target'],
-                 str(parse_ipv4_address(p['ip'], 'pairs[%d].ip' % i))) for i, p in enumerate(params['pairs'])]
+        return [(check_netns(p['source'], 'pairs[%d].source' % i), p['target'], address, name)
+                for i, p in enumerate(params['pairs']) for address, name in _addresses(p, 'pairs[%d]' % i)]
     sources = [check_netns(source, 'sources[%d]' % i) for i, source in enumerate(params['sources'])]
-    targets = [(t['name'], str(parse_ipv4_address(t['ip'], 'targets[%d].ip' % i)))
-               for i, t in enumerate(params['targets'])]
-    return [(source, name, address) for source in sources for name, address in targets if source != name]
+    targets = [(t['name'], address, name) for i, t in enumerate(params['targets'])
+               for address, name in _addresses(t, 'targets[%d]' % i)]
+    return [(source, name, address, fam) for source in sources for name, address, fam in targets if source != name]
 
 
 def host_paths(module, addresses):
@@ -160,9 +181,9 @@ def host_paths(module, addresses):
 
 
 def main():
-    target_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True))
+    target_options = dict(name=dict(type='str', required=True), ip=dict(type='str'), ip6=dict(type='str'))
     pair_options = dict(source=dict(type='str', required=True), target=dict(type='str', required=True),
-                        ip=dict(type='str', required=True))
+                        ip=dict(type='str'), ip6=dict(type='str'))
     module = AnsibleModule(
         argument_spec=dict(
             sources=dict(type='list', elements='str'),
@@ -185,7 +206,7 @@ def main():
         # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
         paths = host_paths(module, sorted(set(p[2] for p in pairs)))
         jobs = {}
-        for source, _name, address in pairs:
+        for source, _name, address, _family in pairs:
             jobs.setdefault(source, []).append(address)
         answers = probe_from_namespaces(jobs, params['count'], params['interval'], params['deadline'],
                                         parallel=params['parallel'])
@@ -195,13 +216,13 @@ def main():
         module.fail_json(msg='pod_ping could not start its probes: %s' % (exc.strerror or exc))
 
     results = []
-    for source, name, address in pairs:
+    for source, name, address, fam in pairs:
         answer = answers[source]
         if 'error' in answer:
             result = {'sent': 0, 'received': 0, 'ttl': None, 'rtt_avg_ms': None, 'error': [answer['error']]}
         else:
             result = dict(answer['results'][address])
-        result.update({'source': source, 'target': name, 'ip': address, 'ok': result['received'] > 0,
+        result.update({'source': source, 'target': name, 'ip': address, 'family': fam, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
         results.append(result)
     module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']))

@@ -25,7 +25,10 @@ description:
     waits a random time of up to 80 ms; forwarding on.
   - Proxy ARP answers only when the host has a route to the asked address through another interface;
     a host without a default route leaves pods with C(169.254.1.1 INCOMPLETE).
-  - Optionally sets the namespace-wide C(net.ipv4.ip_forward).
+  - With O(ipv6), the IPv6 half of the same functions for a pod with IPv6 - C(disable_ipv6=0), C(accept_dad=0),
+    C(proxy_ndp=1) and C(forwarding=1) under C(net.ipv6.conf.<if>). No proxy-NDP or static NDP entries are
+    made - the pod's IPv6 gateway is the host end's real link-local address.
+  - Optionally sets the namespace-wide C(net.ipv4.ip_forward) and C(net.ipv6.conf.all.forwarding).
   - Reports every value before and after; a missing interface fails the task before anything changes.
 author:
   - labnet.calico contributors (@labnet-calico)
@@ -69,11 +72,24 @@ options:
         has no IPv6 (no C(/proc/sys/net/ipv6)).
     type: raw
     default: 0
+  ipv6:
+    description:
+      - Also the IPv6 settings of a workload interface - C(disable_ipv6=0), C(accept_dad=0), C(proxy_ndp=1),
+        C(forwarding=1), as C(configureSysctls) in C(cni-plugin/pkg/dataplane/linux/dataplane_linux.go) and
+        C(configureInterface) in C(felix/dataplane/linux/endpoint_mgr.go) write them for a pod with IPv6.
+        Fails where the kernel has no IPv6.
+    type: bool
+    default: false
   netns:
     description: Network namespace of the interfaces (default where the module runs).
     type: str
   ip_forward:
     description: Value of C(net.ipv4.ip_forward) in O(netns); C(null) leaves it alone.
+    type: bool
+  ip6_forward:
+    description:
+      - Value of C(net.ipv6.conf.all.forwarding) in O(netns); C(null) leaves it alone. A Calico host
+        with IPv6 forwards it. Fails where the kernel has no IPv6.
     type: bool
 extends_documentation_fragment:
   - labnet.calico.attributes
@@ -88,6 +104,12 @@ EXAMPLES = r'''
   labnet.calico.proxy_arp:
     interfaces: [cali5d9d6d0b1e8, cali0b5c7e1d2a4]
     ip_forward: true
+
+- name: The same for pods with IPv6, and IPv6 forwarding on the host
+  labnet.calico.proxy_arp:
+    interfaces: [cali5d9d6d0b1e8, cali0b5c7e1d2a4]
+    ipv6: true
+    ip6_forward: true
 
 - name: Proxy ARP without changing forwarding
   labnet.calico.proxy_arp:
@@ -128,6 +150,14 @@ SETTINGS = {
     'accept_ra': 'net/ipv6/conf/%s/accept_ra',
 }
 IP_FORWARD = 'net/ipv4/ip_forward'
+IP6_FORWARD = 'net/ipv6/conf/all/forwarding'
+# ipv6: true -> these values on the interface (the host end of a pod with IPv6).
+SETTINGS_V6 = {
+    'net/ipv6/conf/%s/disable_ipv6': '0',
+    'net/ipv6/conf/%s/accept_dad': '0',
+    'net/ipv6/conf/%s/proxy_ndp': '1',
+    'net/ipv6/conf/%s/forwarding': '1',
+}
 # rp_filter: default copies this value of the same namespace (felix/dataplane/linux/int_dataplane.go).
 RP_FILTER_DEFAULT = 'net/ipv4/conf/default/rp_filter'
 COPY_DEFAULT = 'default'
@@ -174,7 +204,7 @@ def wanted_values(params):
             item = {'name': item}
         if not isinstance(item, dict):
             raise LabError('%s: expected an interface name or a dict with name' % field)
-        unknown = set(item) - set(SETTINGS) - set(['name', 'netns'])
+        unknown = set(item) - set(SETTINGS) - set(['name', 'netns', 'ipv6'])
         if unknown:
             raise LabError('%s: unknown option(s) %s' % (field, ', '.join(sorted(unknown))))
         name = check_ifname(item.get('name'), field + '.name')
@@ -183,9 +213,12 @@ def wanted_values(params):
             value = item[option] if option in item else params[option]
             if value is not None:
                 wanted.setdefault(netns, {})[path % name] = sysctl_value(option, value, '%s.%s' % (field, option))
-    if params['ip_forward'] is not None:
-        value = sysctl_value('ip_forward', params['ip_forward'], 'ip_forward')
-        wanted.setdefault(default_netns, {})[IP_FORWARD] = value
+        if sysctl_value('ipv6', item.get('ipv6', params['ipv6']), field + '.ipv6') == '1':
+            for path, value in SETTINGS_V6.items():
+                wanted.setdefault(netns, {})[path % name] = value
+    for option, path in (('ip_forward', IP_FORWARD), ('ip6_forward', IP6_FORWARD)):
+        if params[option] is not None:
+            wanted.setdefault(default_netns, {})[path] = sysctl_value(option, params[option], option)
     return wanted
 
 
@@ -200,11 +233,15 @@ def label(netns, path):
     return '[%s] %s' % (netns, path) if netns else path
 
 
-def resolve(wanted, current):
-    """Replace 'default' rp_filter values by the namespace's default; drop accept_ra without IPv6."""
+def resolve(wanted, current, netns=None):
+    """Replace 'default' rp_filter values by the namespace's default; drop accept_ra without IPv6, and
+    refuse the IPv6 settings asked for by ipv6 or ip6_forward there."""
     resolved = {}
     for path, value in wanted.items():
         if path.startswith('net/ipv6/') and current.get(IPV6_PRESENT) is None:
+            if path == IP6_FORWARD or not path.endswith('/accept_ra'):
+                raise LabError('%s: the kernel of %s has no IPv6 (no /proc/sys/net/ipv6)' % (
+                    'ip6_forward' if path == IP6_FORWARD else 'ipv6', 'namespace %s' % netns if netns else 'this host'))
             continue
         resolved[path] = current.get(RP_FILTER_DEFAULT) if value == COPY_DEFAULT else value
     return resolved
@@ -215,14 +252,14 @@ def run_module(module):
     before, after, writes = {}, {}, {}
     for netns in sorted(wanted, key=lambda ns: ns or ''):
         current = sysctl_access(module, netns, sorted(set(wanted[netns]) | set([RP_FILTER_DEFAULT, IPV6_PRESENT])))
-        wanted[netns] = resolve(wanted[netns], current)
+        wanted[netns] = resolve(wanted[netns], current, netns)
         current = dict((path, current[path]) for path in wanted[netns])
         missing = sorted(path for path, value in current.items() if value is None)
         # In check mode an earlier task (calico_veth) would have made the interface: report the change.
         if missing and not module.check_mode:
             raise LabError('interfaces: no such interface in %s: %s' % (
                 'namespace %s' % netns if netns else 'this host',
-                ', '.join(sorted(set(path.split('/')[3] for path in missing if path != IP_FORWARD)))))
+                ', '.join(sorted(set(path.split('/')[3] for path in missing if path not in (IP_FORWARD, IP6_FORWARD))))))
         for path, value in wanted[netns].items():
             before[label(netns, path)] = current[path]
             after[label(netns, path)] = value
@@ -251,6 +288,8 @@ def main():
             accept_ra=dict(type='raw', default=0),
             netns=dict(type='str'),
             ip_forward=dict(type='bool'),
+            ipv6=dict(type='bool', default=False),
+            ip6_forward=dict(type='bool'),
         ),
         supports_check_mode=True,
     )

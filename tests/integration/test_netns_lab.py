@@ -219,3 +219,50 @@ def test_a_namespace_the_lab_did_not_make_is_refused(lab):
         assert ours(name) == [foreign]
         assert sorted(link['ifname'] for link in json.loads(ip('-n', foreign, '-j', 'link', 'show'))) == \
             ['lo', 'mine0', 'mine1']
+
+
+def addresses6(netns, dev='eth0'):
+    return [(a['local'], a['prefixlen'], bool(a.get('nodad'))) for a in json.loads(ip(
+        '-n', netns, '-j', 'addr', 'show', 'dev', dev))[0]['addr_info']
+        if a['family'] == 'inet6' and a.get('scope') == 'global']
+
+
+def ping6(netns, address):
+    proc = subprocess.run(['ip', 'netns', 'exec', netns, 'ping', '-6', '-n', '-c', '2', '-W', '2', address],
+                          capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, '%s cannot reach %s: %s' % (netns, address, proc.stdout + proc.stderr)
+    return [int(hops) for hops in re.findall(r'(?:ttl|hlim)=(\d+)', proc.stdout)]
+
+
+def test_dual_stack_hosts_in_two_subnets_through_the_router(lab):
+    """IPv6 underlay (issue 13): address6 nodad, IPv6 forwarding, the router's IPv6 legs and ::/0 through it."""
+    name, made = lab
+    hosts = [{'name': name + '-a', 'address': '172.31.204.11/24', 'address6': 'fd00:31:204::11/64'},
+             {'name': name + '-b', 'address': '172.31.204.12/24', 'address6': 'fd00:31:204::12'},
+             {'name': name + '-c', 'address': '172.31.205.13/24', 'address6': 'fd00:31:205::13/64'}]
+    router = name + '-router'
+    made += [h['name'] for h in hosts] + [name + '-sw-172-31-204-0-24', name + '-sw-172-31-205-0-24', router]
+    before_root = root_state()
+    before_root6 = ip('-6', '-j', 'route', 'show', 'table', 'all')
+
+    rc, result, output = run_module({'hosts': hosts, 'lab': name})
+    assert rc == 0 and result['changed'] and result['router'] == router, output
+    assert addresses6(name + '-a') == [('fd00:31:204::11', 64, True)]
+    assert addresses6(name + '-b') == [('fd00:31:204::12', 64, True)]
+    v6_defaults = json.loads(ip('-n', name + '-c', '-6', '-j', 'route', 'show', 'default'))
+    assert [(r.get('gateway'), r['dev'], r.get('protocol')) for r in v6_defaults] == [('fd00:31:205::1', 'eth0', '79')]
+    for netns in [h['name'] for h in hosts] + [router]:
+        assert ip('netns', 'exec', netns, 'cat', '/proc/sys/net/ipv6/conf/all/forwarding').strip() == '1', netns
+    assert ping6(name + '-a', 'fd00:31:204::12') == [64, 64]
+    assert ping6(name + '-a', 'fd00:31:205::13') == [63, 63]   # one hop: the router
+
+    rc, result, output = run_module({'hosts': hosts, 'lab': name})
+    assert rc == 0 and not result['changed'] and result['commands'] == [], output
+    ip('netns', 'exec', name + '-c', 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=0')
+    rc, result, output = run_module({'hosts': hosts, 'lab': name})
+    assert rc == 0 and result['commands'] == ['ip netns exec %s-c sysctl -w net.ipv6.conf.all.forwarding=1' % name]
+    assert root_state() == before_root and ip('-6', '-j', 'route', 'show', 'table', 'all') == before_root6
+
+    rc, result, output = run_module({'hosts': hosts, 'lab': name, 'state': 'absent'})
+    assert rc == 0 and result['changed'], output
+    assert ours(name) == [] and root_state() == before_root

@@ -34,8 +34,8 @@ MUTATIONS = {
         'plugins/filter/calico_lab.py', "    routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]\n",
         '    routes = []\n', ['tests/unit']),
     'vxlan MTU overhead 40 instead of 50': (
-        'plugins/module_utils/iproute.py', "ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50}",
-        "ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 40}", [MODULES + '::test_proxy_arp_and_tunnel']),
+        'plugins/module_utils/tunnel_mtu.py', "ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 50, 'vxlan6': 70}",
+        "ENCAPSULATION_OVERHEAD = {'none': 0, 'ipip': 20, 'vxlan': 40, 'vxlan6': 70}", [MODULES + '::test_proxy_arp_and_tunnel']),
     'calico_veth default MAC changed': (
         'plugins/modules/calico_veth.py', "            mac=dict(type='str', default=CALICO_HOST_MAC),",
         "            mac=dict(type='str', default='ee:ee:ee:ee:ee:ef'),",

@@ -208,6 +208,8 @@ class ServiceStandIn:
 
     def __init__(self, config_path, active, enabled):
         self.config_path, self.active, self.enabled, self.actions = str(config_path), active, enabled, []
+        # The lab's -R drop-in on the unit, there while the lab's BIRD runs.
+        self.recover_dropin, self.recovers = str(config_path) + '.dropin', True
 
     def current_config(self):
         return open(self.config_path).read() if os.path.exists(self.config_path) else None
@@ -227,8 +229,12 @@ class ServiceStandIn:
         self.actions.append('stopped')
 
     def start(self):
+        assert not self.recovers, 'the service the lab found would start with -R: the drop-in is still there'
         self.active = True
         self.actions.append('started')
+
+    def recover_on_restart(self, wanted=True):
+        self.recovers = wanted
 
     def disable(self):
         self.enabled = False
@@ -259,3 +265,4 @@ def test_service_is_left_as_it_was_before_the_lab(tmp_path, installed_now, activ
     assert service.actions == actions and service.current_config() == after
     assert (service.active, service.enabled) == (active and not installed_now, enabled and not installed_now)
     assert os.listdir(str(tmp_path / 'state')) == []              # record and saved file gone
+    assert not service.recovers                                   # the drop-in gone

@@ -21,7 +21,9 @@ def test_seeds_plan():
     assert result['host-a']['tunnel_address'] == '10.10.0.0'
     assert result['host-a']['peers'] == [{'name': 'host-b', 'node_ip': '172.16.91.202', 'block': '10.10.1.0/24',
                                           'tunnel_address': '10.10.1.0', 'vtep_mac': calico_lab.vtep_mac('host-b'),
-                                          'same_subnet': True, 'encapsulate': True}]
+                                          'same_subnet': True, 'encapsulate': True, 'node_ip_v6': None,
+                                          'block_v6': None, 'tunnel_address_v6': None, 'vtep_mac_v6': None,
+                                          'same_subnet_v6': False, 'encapsulate_v6': False}]
     assert calico_lab.peer_routes(result['host-a'], 'ipip') == [
         {'dest': '10.10.0.0/24', 'type': 'blackhole'},
         {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'tunl0', 'onlink': True}]

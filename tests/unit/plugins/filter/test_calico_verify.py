@@ -41,7 +41,9 @@ def test_full_matrix_up_to_max_pairs():
     lab = big_plan(2, 4)
     for host in lab:
         chosen = calico_verify.verify_pairs(lab, host, 56)
-        assert chosen == {'sampled': False, 'total': 56, 'lab_pairs': 56, 'pairs': []}
+        # An IPv4-only lab's targets are pod_ping's targets as they always were: every pod with its ip.
+        assert chosen == {'sampled': False, 'total': 56, 'lab_pairs': 56, 'pairs': [],
+                          'targets': calico_lab.lab_pods(lab)}
 
 
 def test_sample_covers_every_pod_and_every_host_pair():
@@ -140,3 +142,61 @@ def test_the_matrix_labels_hosts_and_fits_its_names():
     assert matrix[1] == '1 host-a checkout-service-host-a-1  -          3/3 ttl63  3/3 ttl62  3/3 ttl62'
     assert matrix[4].startswith('4 host-b checkout-service-host-b-2  3/3 ttl62')
     assert lines[start + 5].endswith('; columns numbered as the rows')
+
+
+def dual_stack(hostvars, mode='bgp'):
+    """The plan of HOSTVARS with an IPv6 underlay address on every host: its pods get ip6 from the pool."""
+    hostvars = dict((h, dict(v, calico_node_address_v6='fd00:91::%d/64' % (i + 1))) for i, (h, v) in enumerate(sorted(hostvars.items())))
+    return plan(hostvars, mode=mode, pool_v6='fd00:10:244::/48')
+
+
+def test_the_ipv6_matrix_beside_the_ipv4_one_and_failures_named_by_family():
+    lab = dual_stack(SEEDS)
+    ip6 = dict((w['name'], w['ip6']) for h in lab for w in lab[h]['workloads'])
+    pings = seeds_pings(lab)
+    v6 = seeds_pings(lab, broken=[('netns01', 'netns03'), ('netns02', 'netns03'), ('netns04', 'netns03')])
+    rows = dict((h, [dict(r, family='ipv4') for r in pings[h]] + [dict(r, family='ipv6', ip=ip6[r['target']]) for r in v6[h]])
+                for h in pings)
+    report = calico_verify.verify_report(rows, lab, expect_mode='bgp')
+    assert report['families'] == ['ipv4', 'ipv6'] and report['pairs'] == 24 and not report['sampled']
+    lines = report['lines']
+    assert lines[:2] == ['full matrix: 12 of 12 ordered pod pairs probed over IPv4',
+                         'full matrix: 12 of 12 ordered pod pairs probed over IPv6']
+    assert 'host-a -> host-b over IPv4: 4/4 pairs ok, TTL 62, via eth0 (plain)' in lines
+    assert 'host-a -> host-b over IPv6: 2/4 pairs ok, hop limit 62, via eth0 (plain)' in lines
+    start = lines.index('IPv6:')
+    assert lines[start + 3] == 'host-a netns01  -         3/3 hl63  0/3      3/3 hl62'
+    assert lines[start + 7].startswith('cells: replies/requests, reply hop limit (hl) (63 same host')
+    # netns03 is the one pod broken, and only over IPv6: one failure, naming it and the family.
+    assert len(report['failures']) == 1, report['failures']
+    assert report['failures'][0].startswith(
+        'pod netns03 (host-b) over IPv6: 3 of its 6 probed pairs failed (0 as source of 3, 3 as target of 3), e.g. '
+        'netns01 -> netns03 over IPv6 (fd00:10:244::41): no reply; host-a routes fd00:10:244::41 dev eth0, '
+        'expected via fd00:91::2 dev eth0; next, on host-a: ip route get fd00:10:244::41, ip -n netns01 route get')
+    # A hop limit off by one is judged as a TTL is.
+    rows['host-a'][-1] = dict(rows['host-a'][-1], ttl=61)
+    report = calico_verify.verify_report(rows, lab)
+    assert any('netns02 -> netns04 over IPv6: hop limit 61, expected 62 (across hosts' in f for f in report['failures'])
+
+
+def test_pairs_carry_ip6_where_both_pods_have_one_and_the_sample_covers_both_families():
+    lab = dual_stack(SEEDS)
+    full = calico_verify.verify_pairs(lab, 'host-a', 5000)
+    assert full['targets'][0] == {'name': 'netns01', 'ip': '10.10.0.2', 'ip6': 'fd00:10:244::1'}
+    big = calico_lab.calico_lab_plan(
+        dict(('s%d' % h, {'calico_node_address': '192.168.60.%d/24' % h, 'calico_node_address_v6': 'fd00:60::%d/64' % h,
+                          'calico_workloads': [{'name': 's%dp%d' % (h, p)} for p in range(1, 65)]}) for h in range(1, 5)),
+        ['s1', 's2', 's3', 's4'], pool='10.244.0.0/16', block_size=24, pool_v6='fd00:10:244::/48', block_size_v6=120)
+    sample = [p for host in big for p in calico_verify.verify_pairs(big, host, 5000)['pairs']]
+    assert sample and all(p.get('ip6') and p.get('ip') for p in sample)
+    # A host without IPv6: its pods probe over IPv4 only, and no pod probes its pods over IPv6.
+    for w in big['s4']['workloads']:
+        del w['ip6']
+    mixed = dict((host, calico_verify.verify_pairs(big, host, 5000)['pairs']) for host in big)
+    names4 = set(w['name'] for w in big['s4']['workloads'])
+    assert all('ip6' not in p for p in mixed['s4']) and all('ip6' not in p for h in mixed for p in mixed[h] if p['target'] in names4)
+    assert any('ip6' in p for p in mixed['s1'])
+    small = dual_stack(SEEDS)
+    for w in small['host-b']['workloads']:
+        del w['ip6']
+    assert all('ip6' not in t for t in calico_verify.verify_pairs(small, 'host-b', 5000)['targets'])

@@ -60,6 +60,11 @@ def test_workload_interface_name_is_calico_style():
     (iproute.check_mtu, 40, 'outside'),
     (iproute.parse_ipv4_address, '300.1.1.1', 'not an IPv4 address'),
     (iproute.parse_ipv4_network, '10.10.0.1/24', 'not an IPv4 network'),
+    (iproute.parse_ipv6_address, 'fd00::g', 'not an IPv6 address'),
+    (iproute.parse_ipv6_address, '10.0.0.1', 'not an IPv6 address'),
+    (iproute.parse_ipv6_network, 'fd00::1/64', 'not an IPv6 network'),
+    (iproute.parse_ipv6_network, 'default', 'not an IPv6 network'),
+    (iproute.parse_ipv6_interface, 'fd00::1/129', 'not an IPv6 address with prefix'),
 ])
 def test_bad_values_are_refused_naming_the_field(check, value, message):
     with pytest.raises(iproute.LabError) as error:
@@ -100,3 +105,12 @@ def test_kubernetes_namespaces_accepted(value):
 def test_kubernetes_namespaces_refused_with_field_and_value(value):
     with pytest.raises(iproute.LabError, match=r'^f: Kubernetes namespace %s' % re.escape(repr(value))):
         iproute.check_k8s_namespace(value, 'f')
+
+
+def test_ipv6_values_are_parsed_compressed():
+    assert str(iproute.parse_ipv6_network('fd00:10:244:0::/122', 'x')) == 'fd00:10:244::/122'
+    assert str(iproute.parse_ipv6_network('::/0', 'x')) == '::/0'
+    assert str(iproute.parse_ipv6_network('fd00::2', 'x')) == 'fd00::2/128'
+    assert str(iproute.parse_ipv6_address(' fd00:0091::0201 ', 'x')) == 'fd00:91::201'
+    assert str(iproute.parse_ipv6_interface('fd00:91::201', 'x', 64)) == 'fd00:91::201/64'
+    assert str(iproute.parse_ipv6_interface('fd00:91::201', 'x')) == 'fd00:91::201/128'

@@ -40,3 +40,35 @@ def test_a_missing_namespace_is_one_clean_answer():
 def test_probes_per_source_are_bounded():
     with pytest.raises(LabError, match='one source sends at most 65535'):
         ping.probe(['10.0.%d.%d' % (i // 250, i % 250) for i in range(4000)], 20, 0.2, 5)
+
+
+def ipv6_header(source, destination, hop_limit, next_header=58, length=64):
+    return struct.pack('!IHBB16s16s', 6 << 28, length, next_header, hop_limit,
+                       socket.inet_pton(socket.AF_INET6, source), socket.inet_pton(socket.AF_INET6, destination))
+
+
+def test_icmpv6_echo_request_leaves_the_checksum_to_the_kernel():
+    request = ping.echo_request6(0x1234, 7, b'x' * 56)
+    assert request[:4] == b'\x80\x00\x00\x00' and struct.unpack('!HH', request[4:8]) == (0x1234, 7)
+    assert len(request) == 64
+
+
+def test_icmpv6_reply_carries_the_hop_limit_and_errors_quote_our_request():
+    # A raw ICMPv6 socket reads the message only; source and hop limit come from recvmsg.
+    reply = b'\x81\x00\x00\x00' + struct.pack('!HH', 0x1234, 7) + b'x' * 56
+    assert ping.parse_icmp6(reply, 'fd00:10:244::43', 62) == ('reply', 0x1234, 7, 'fd00:10:244::43', 62)
+    quoted = ipv6_header('fd00:10:244::2', 'fd00:10:244::99', 63) + ping.echo_request6(0x1234, 9, b'x' * 56)
+    error = b'\x01\x03\x00\x00\x00\x00\x00\x00' + quoted
+    assert ping.parse_icmp6(error, 'fe80::ecee:eeff:feee:eeee', 64) == (
+        'error', 0x1234, 9, 'fe80::ecee:eeff:feee:eeee', 'From fe80::ecee:eeff:feee:eeee: Destination unreachable: Address unreachable')
+    exceeded = b'\x03\x00\x00\x00\x00\x00\x00\x00' + quoted
+    assert ping.parse_icmp6(exceeded, 'fd00:91::202', 64)[4] == 'From fd00:91::202: Time exceeded: Hop limit'
+    # Our own request (seen when pinging a local address), neighbour discovery, a quote of something else.
+    assert ping.parse_icmp6(ping.echo_request6(1, 1, b''), 'fd00::1', 64) is None
+    assert ping.parse_icmp6(b'\x87\x00\x00\x00' + b'\x00' * 20, 'fe80::1', 255) is None
+    udp = b'\x01\x04\x00\x00\x00\x00\x00\x00' + ipv6_header('fd00::2', 'fd00::3', 64, next_header=17) + b'\x00' * 8
+    assert ping.parse_icmp6(udp, 'fd00::3', 64) is None and ping.parse_icmp6(b'\x81', 'fd00::3', 64) is None
+
+
+def test_family_of_an_address():
+    assert (ping.family('10.10.1.2'), ping.family('fd00:10:244::43')) == (4, 6)

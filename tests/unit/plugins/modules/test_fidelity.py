@@ -1,9 +1,8 @@
 """Planning of what Felix and the CNI plugin program beyond the veth pair, without root."""
 import pytest
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    ENCAPSULATION_OVERHEAD, LabError, mtu_from_underlay,
-)
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import ENCAPSULATION_OVERHEAD, mtu_from_underlay
 from ansible_collections.labnet.calico.plugins.module_utils import workload
 from ansible_collections.labnet.calico.plugins.modules import proxy_arp
 
@@ -40,7 +39,7 @@ class FakePlanner:
 
 def test_overheads_are_felixs():
     # felix/dataplane/linux/int_dataplane.go: ipipMTUOverhead = 20, vxlanMTUOverhead = 50; none for BGP.
-    assert ENCAPSULATION_OVERHEAD == {'none': 0, 'ipip': 20, 'vxlan': 50}
+    assert ENCAPSULATION_OVERHEAD == {'none': 0, 'ipip': 20, 'vxlan': 50, 'vxlan6': 70}
 
 
 @pytest.mark.parametrize('encapsulation, underlay, wanted', [
@@ -111,7 +110,8 @@ def test_pod_ip_forward_values():
 
 def proxy_params(**overrides):
     params = dict(interfaces=['cali1'], proxy_arp=True, proxy_delay=0, forwarding=True, route_localnet=True,
-                  rp_filter='default', accept_ra=0, netns=None, ip_forward=None)
+                  rp_filter='default', accept_ra=0, netns=None, ip_forward=None, ipv6=False,
+                  ip6_forward=None)
     params.update(overrides)
     return params
 
@@ -132,6 +132,18 @@ def test_proxy_arp_rp_filter_copies_the_default_and_accept_ra_needs_ipv6():
         'net/ipv4/conf/cali1/rp_filter': '0'}
 
 
+def test_proxy_arp_ipv6_adds_the_host_ends_ipv6_values_and_needs_ipv6():
+    wanted = proxy_arp.wanted_values(proxy_params(interfaces=['cali1', {'name': 'cali2', 'ipv6': False}],
+                                                  ipv6=True, ip6_forward=True))[None]
+    assert dict((k, v) for k, v in wanted.items() if k.startswith('net/ipv6/')) == {
+        'net/ipv6/conf/cali1/accept_ra': '0', 'net/ipv6/conf/cali2/accept_ra': '0',
+        'net/ipv6/conf/cali1/disable_ipv6': '0', 'net/ipv6/conf/cali1/accept_dad': '0',
+        'net/ipv6/conf/cali1/proxy_ndp': '1', 'net/ipv6/conf/cali1/forwarding': '1',
+        'net/ipv6/conf/all/forwarding': '1'}
+    with pytest.raises(LabError, match='^ip6_forward: the kernel of namespace p1 has no IPv6'):
+        proxy_arp.resolve({'net/ipv6/conf/all/forwarding': '1'}, {proxy_arp.IPV6_PRESENT: None}, 'p1')
+
+
 @pytest.mark.parametrize('overrides, message', [
     ({'rp_filter': 'loose'}, "interfaces[0].rp_filter: 'loose' is not 0, 1, 2 or default"),
     ({'accept_ra': 3}, "interfaces[0].accept_ra: 3 is not 0, 1 or 2"),
@@ -140,3 +152,14 @@ def test_proxy_arp_refuses_bad_values(overrides, message):
     with pytest.raises(LabError) as error:
         proxy_arp.wanted_values(proxy_params(**overrides))
     assert str(error.value) == message
+
+
+def test_pod_sysctls_of_an_ipv6_pod_are_the_cni_plugins():
+    spec = {'pod_ip_forward': '0', 'pod_ifname': 'eth0', 'address6': None}
+    assert workload.pod_sysctl_values(spec) == {'net/ipv4/ip_forward': '0'}   # IPv4 only: as before
+    assert workload.pod_sysctl_values(dict(spec, address6='fd00:10:244::2/128')) == {
+        'net/ipv4/ip_forward': '0', 'net/ipv6/conf/all/forwarding': '0',
+        'net/ipv6/conf/all/disable_ipv6': '0', 'net/ipv6/conf/default/disable_ipv6': '0',
+        'net/ipv6/conf/lo/disable_ipv6': '0', 'net/ipv6/conf/eth0/accept_dad': '0'}
+    assert 'net/ipv6/conf/all/forwarding' not in workload.pod_sysctl_values(
+        dict(spec, pod_ip_forward=None, address6='fd00:10:244::2/128'))

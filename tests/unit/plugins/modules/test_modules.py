@@ -2,6 +2,7 @@
 import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.module_utils import veth_plan
 from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth
 
 
@@ -45,7 +46,7 @@ def test_same_route_compares_only_what_is_asked():
 
 def veth_params(**overrides):
     params = dict(workload=None, netns=None, host_ifname=None, pod_ifname='eth0', mac='ee:ee:ee:ee:ee:ee',
-                  mtu=None, address=None, state='present', delete_netns=False, workloads=None,
+                  mtu=None, address=None, address6=None, state='present', delete_netns=False, workloads=None,
                   static_arp=True, pod_ip_forward=False, mtu_from=None, encapsulation='none')
     params.update(overrides)
     return params
@@ -62,9 +63,9 @@ def test_calico_veth_defaults_and_validation():
 
 def test_veth_peer_check_needs_both_indexes():
     host = {'kind': 'veth', 'index': 7, 'peer_index': 2}
-    assert calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 7})
-    assert not calico_veth.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 9})
-    assert not calico_veth.is_peer(host, None)
+    assert veth_plan.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 7})
+    assert not veth_plan.is_peer(host, {'kind': 'veth', 'index': 2, 'peer_index': 9})
+    assert not veth_plan.is_peer(host, None)
 
 
 class FakeIPRoute:
@@ -114,3 +115,65 @@ def test_a_pair_whose_workload_id_changed_is_made_again_in_its_namespace():
     planner = calico_veth.VethPlanner(iproute)
     _h, ns_changes, _b, purged, _k = calico_veth.purge_changes(iproute, planner, [])
     assert purged == ['netns01'] and [c.args for c in ns_changes] == [['netns', 'del', 'netns01']]
+
+
+def test_calico_route_takes_both_families_in_one_call():
+    wanted = calico_route.wanted_routes(route_params(routes=[
+        {'dest': 'fd00:10:244::2/128', 'dev': 'cali0123456789a', 'scope': 'link'},
+        {'dest': '::/0', 'via': 'fe80::ecee:eeff:feee:eeee', 'dev': 'eth0', 'netns': 'pod1'},
+        {'dest': 'default', 'via': '169.254.1.1', 'dev': 'eth0', 'netns': 'pod1'},
+        {'dest': 'fd00:10:244::/122', 'type': 'blackhole'}]))
+    host, default6, default4, blackhole = [route for _ns, _state, route in wanted]
+    assert host['scope'] is None and host['metric'] == 1024  # as the kernel keeps an IPv6 route
+    assert default6['dst'] == '::/0' and default6['via'] == 'fe80::ecee:eeff:feee:eeee'
+    assert default4['dst'] == '0.0.0.0/0' and default4['metric'] == 0
+    assert blackhole['type'] == 'blackhole' and blackhole['metric'] == 1024
+
+
+@pytest.mark.parametrize('routes, message', [
+    ([{'dest': 'fd00::/64', 'via': '10.0.0.1'}], 'routes[0].via: 10.0.0.1 is IPv4 but dest fd00::/64 is IPv6'),
+    ([{'dest': '::/0', 'via': 'fe80::1'}], 'routes[0].dev: the link-local gateway fe80::1 needs a dev'),
+    ([{'dest': 'fd00::1/64', 'dev': 'eth0'}], 'routes[0].dest: '),
+])
+def test_calico_route_refuses_mixed_or_incomplete_ipv6(routes, message):
+    with pytest.raises(LabError) as error:
+        calico_route.wanted_routes(route_params(routes=routes))
+    assert str(error.value).startswith(message)
+
+
+def test_calico_veth_takes_an_ipv6_address_as_a_128():
+    spec = calico_veth.wanted_workloads(veth_params(workload='p', address='10.10.0.2', address6='fd00:10:244::2'))[0]
+    assert spec['address6'] == 'fd00:10:244::2/128'
+    with pytest.raises(LabError, match=r'^address6: a workload IPv6 address is a /128'):
+        calico_veth.wanted_workloads(veth_params(workload='p', address6='fd00:10:244::2/64'))
+    with pytest.raises(LabError, match=r'^workloads\[0\]\.address6: .* is not an IPv6 address'):
+        calico_veth.wanted_workloads(veth_params(workloads=[{'workload': 'p', 'address6': '10.0.0.1'}]))
+
+
+def tunnel_params(**overrides):
+    params = dict(mode='vxlan', exclusive=False, name=None, address=None, mtu=None, mtu_from=None, vni=4096,
+                  port=4789, parent='eth0', local='172.16.91.201', mac=None, local6=None, address6=None, mac6=None,
+                  state='present')
+    params.update(overrides)
+    return params
+
+
+def test_calico_tunnel_manages_vxlan_v6_beside_vxlan():
+    from ansible_collections.labnet.calico.plugins.modules import calico_tunnel
+    specs = calico_tunnel.wanted_tunnels(tunnel_params(local6='fd00:91::201', address6='fd00:10:244::'))
+    assert [(s['name'], s['state']) for s in specs] == [('vxlan-v6.calico', 'present'), ('vxlan.calico', 'present')]
+    assert specs[0]['local'] == 'fd00:91::201' and specs[0]['address'] == 'fd00:10:244::/128'
+    assert specs[0]['vni'] == 4096 and specs[0]['parent'] == 'eth0'
+    # IPv4 only: the lab's vxlan-v6.calico goes; ipip exclusive removes both VXLAN devices; all removes three.
+    assert [(s['name'], s['state']) for s in calico_tunnel.wanted_tunnels(tunnel_params())] == [
+        ('vxlan-v6.calico', 'absent'), ('vxlan.calico', 'present')]
+    ipip = calico_tunnel.wanted_tunnels(tunnel_params(mode='ipip', parent=None, local=None, exclusive=True))
+    assert [(s['name'], s['state']) for s in ipip] == [
+        ('vxlan.calico', 'absent'), ('vxlan-v6.calico', 'absent'), ('tunl0', 'present')]
+    assert len(calico_tunnel.wanted_tunnels(tunnel_params(mode='all', parent=None, local=None, state='absent'))) == 3
+    with pytest.raises(LabError, match='^address6: needs local6'):
+        calico_tunnel.wanted_tunnels(tunnel_params(address6='fd00:10:244::'))
+    with pytest.raises(LabError, match='^local6: only for mode vxlan'):
+        calico_tunnel.wanted_tunnels(tunnel_params(mode='ipip', parent=None, local=None, local6='fd00::1'))
+    with pytest.raises(LabError, match="^local6: '10.0.0.1' is not an IPv6 address"):
+        calico_tunnel.wanted_tunnels(tunnel_params(local6='10.0.0.1'))

@@ -232,3 +232,82 @@ def test_diff_lines_of_a_built_lab_equal_the_wanted_ones():
     links, routes = built_lab()
     plan = netns_lab.plan_lab(TWO)
     assert sorted(netns_lab.describe_current(plan, FakeState(links, routes))) == sorted(netns_lab.describe_wanted(plan))
+
+
+# IPv6 underlay (issue 13)
+
+TWO6 = [{'name': 'host-a', 'address': '172.16.91.201/24', 'address6': 'fd00:91::201/64'},
+        {'name': 'host-b', 'address': '172.16.91.202/24', 'address6': 'fd00:91::202'}]
+THREE6 = TWO6 + [{'name': 'host-c', 'address': '172.16.92.203/24', 'address6': 'fd00:92::203/64'}]
+
+
+def test_one_segment_v6_needs_no_router_and_no_v6_default_route():
+    plan = netns_lab.plan_lab(TWO6)
+    assert plan['router'] is None
+    assert [(h['address6'], h['gateway6'], h['default_route_v6']) for h in plan['hosts']] == [
+        ('fd00:91::201/64', None, None), ('fd00:91::202/64', None, None)]
+    assert plan['segments'][0]['subnet_v6'] == 'fd00:91::/64'
+    assert netns_plan.forward_keys(plan) == {
+        'host-a': ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding'],
+        'host-b': ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding']}
+
+
+def test_two_subnets_v6_the_router_takes_the_first_address_and_hosts_route_through_it():
+    plan = netns_lab.plan_lab(THREE6, lab='t6')
+    assert [(s['subnet_v6'], s['gateway_v6']) for s in plan['segments']] == [
+        ('fd00:91::/64', 'fd00:91::1'), ('fd00:92::/64', 'fd00:92::1')]
+    routes = dict((h['name'], ' '.join(netns_lab.route_argv(h['default_route_v6']))) for h in plan['hosts'])
+    assert routes['host-c'] == '::/0 via fd00:92::1 dev eth0 proto 79 metric 1024'
+    assert netns_plan.forward_keys(plan)['t6-router'] == ['net/ipv4/ip_forward', 'net/ipv6/conf/all/forwarding']
+    commands = texts(netns_lab.Builder(plan, FakeState({})).changes())
+    assert 'ip -n host-c addr add fd00:92::203/64 dev eth0 nodad' in commands
+    assert 'ip -n t6-router addr add fd00:92::1/64 dev s-ac105c00-24 nodad' in commands
+    assert 'ip -n host-c route replace ::/0 via fd00:92::1 dev eth0 proto 79 metric 1024' in commands
+
+
+def test_a_v4_only_lab_forwards_only_v4():
+    plan = netns_lab.plan_lab([{'name': 'a', 'address': '172.16.91.2/24'}, {'name': 'b', 'address': '172.16.92.2/24'}],
+                              lab='t4')
+    assert netns_plan.forward_keys(plan) == dict.fromkeys(['a', 'b', 't4-router'], ['net/ipv4/ip_forward'])
+    assert all(h['default_route_v6'] is None for h in plan['hosts'])
+
+
+def built_lab_v6():
+    links, routes = built_lab()
+    links['host-a']['eth0']['addresses6'] = ['fd00:91::201/64']
+    links['host-b']['eth0']['addresses6'] = ['fd00:91::202/64']
+    return links, routes
+
+
+def test_a_built_dual_stack_lab_needs_no_change_and_a_lost_v6_address_comes_back():
+    links, routes = built_lab_v6()
+    plan = netns_lab.plan_lab(TWO6)
+    assert netns_lab.Builder(plan, FakeState(links, routes)).changes() == []
+    assert sorted(netns_lab.describe_current(plan, FakeState(links, routes))) == sorted(netns_lab.describe_wanted(plan))
+    links['host-b']['eth0']['addresses6'] = ['fd00:91::99/64']
+    assert texts(netns_lab.Builder(plan, FakeState(links, routes)).changes()) == [
+        'ip -n host-b addr del fd00:91::99/64 dev eth0', 'ip -n host-b addr add fd00:91::202/64 dev eth0 nodad']
+
+
+def test_dropping_address6_removes_it():
+    links, routes = built_lab_v6()
+    plan = netns_lab.plan_lab([dict(h, address6=None) for h in TWO6])
+    assert texts(netns_lab.Builder(plan, FakeState(links, routes)).changes()) == [
+        'ip -n host-a addr del fd00:91::201/64 dev eth0', 'ip -n host-b addr del fd00:91::202/64 dev eth0']
+
+
+@pytest.mark.parametrize('hosts, message', [
+    ([dict(TWO6[0], address6='fd00:91::/64')], 'hosts[0].address6: fd00:91::/64 is the subnet-router anycast'),
+    ([dict(TWO6[0], address6='fe80::1/64')], 'hosts[0].address6: fe80::1/64 is a link-local'),
+    ([dict(TWO6[0], address6='fd00:91::zz')], "hosts[0].address6: 'fd00:91::zz' is not an IPv6"),
+    ([TWO6[0], dict(TWO6[1], address6='fd00:91::201/64')], 'hosts[1].address6: fd00:91::201 is also the address'),
+    ([TWO6[0], dict(TWO6[1], address6='fd00:99::202/64')], 'share the IPv4 segment 172.16.91.0/24 but not one IPv6'),
+    ([dict(TWO6[0], address6=None, gateway6='fd00:91::1')], 'hosts[0].gateway6: fd00:91::1 is given but'),
+    ([TWO6[0], dict(THREE6[2], address6='fd00:91:0:0:1::3/80')], 'overlapping IPv6 subnets'),
+    ([dict(TWO6[0], gateway='172.16.91.1', gateway6='fd00:91::201'), TWO6[1]], 'is the IPv6 gateway of fd00:91::/64'),
+    ([dict(TWO6[0], gateway='172.16.91.1', gateway6='fd00:92::1'), TWO6[1]], 'hosts[0].gateway6: fd00:92::1 is not'),
+])
+def test_bad_v6_input_is_refused_naming_the_field(hosts, message):
+    with pytest.raises(LabError) as error:
+        netns_lab.plan_lab(hosts)
+    assert message in str(error.value)
