@@ -45,5 +45,5 @@ def network_text(dst, family):
 
 def is_link_local(address):
     """True for an IPv6 link-local address (fe80::/10), which needs a device to mean anything."""
-    value = ipaddress.ip_address(str(address).split('/')[0])
+    value = ipaddress.ip_address(str(address).split('/', maxsplit=1)[0])
     return value.version == 6 and value.is_link_local

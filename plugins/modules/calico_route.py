@@ -204,9 +204,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
-    LAB_ROUTE_PROTO, Change, IPRoute, LabError, check_ifname, check_mtu, check_netns, parse_ip_address,
-    parse_ip_network, route_argv, route_protocol_number, route_scope_number, route_table_number,
-    route_text,
+    Change, IPRoute, LabError, check_ifname, check_mtu, check_netns, parse_ip_address, parse_ip_network,
+    route_argv, route_text,
+)
+from ansible_collections.labnet.calico.plugins.module_utils.routes import (
+    LAB_ROUTE_PROTO, route_protocol_number, route_scope_number, route_table_number,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import (
     FAMILIES, KERNEL_DEFAULT_METRIC, family_of, is_link_local,

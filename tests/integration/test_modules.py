@@ -145,7 +145,7 @@ def test_proxy_arp_and_tunnel(lab):
     # absent), and a rerun finds nothing to do; a device of that name not made by the lab stays.
     assert module(lab, 'calico_tunnel', vxlan)['changed']
     removed = module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})
-    assert removed['changed'] and [t['name'] for t in removed['tunnels']] == ['tunl0', 'vxlan.calico']
+    assert removed['changed'] and [t['name'] for t in removed['tunnels']] == ['tunl0', 'vxlan.calico', 'vxlan-v6.calico']
     assert 'vxlan.calico' not in ip('-n', host, 'link')
     assert not module(lab, 'calico_tunnel', {'mode': 'all', 'state': 'absent'})['changed']
     ip('-n', host, 'link', 'add', 'vxlan.calico', 'type', 'vxlan', 'id', '7', 'dstport', '4789', 'dev', 'eth0')

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from labtest import ip, ip_json, netns_list
-from test_modules import lab, module, pods  # noqa: F401  (lab is a fixture)
+from labtest import ip, ip_json, netns_list, run
+from test_modules import lab, module, pods  # noqa: F401  # pylint: disable=unused-import  # lab is the fixture
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
@@ -108,8 +108,8 @@ def test_veth_and_proxy_arp_ipv6_create_rerun_drift_checkmode_absent(lab):
     assert module(lab, 'proxy_arp', sysctls, check=True)['changed']
     assert host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '0'
     assert module(lab, 'proxy_arp', sysctls)['changed'] and not module(lab, 'proxy_arp', sysctls)['changed']
-    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in ('disable_ipv6', 'accept_dad', 'proxy_ndp',
-                                                                       'forwarding', 'accept_ra')] == ['0', '0', '1', '1', '0']
+    keys = ('disable_ipv6', 'accept_dad', 'proxy_ndp', 'forwarding', 'accept_ra')
+    assert [host_sysctl(host, 'conf/%s/%s' % (cali, key)) for key in keys] == ['0', '0', '1', '1', '0']
     assert host_sysctl(host, 'conf/all/forwarding') == '1'
     ip('netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv6.conf.%s.proxy_ndp=0' % cali)
     assert module(lab, 'proxy_arp', sysctls)['changed'] and host_sysctl(host, 'conf/%s/proxy_ndp' % cali) == '1'
@@ -152,7 +152,8 @@ def test_vxlan_v6_tunnel_and_neighbours_create_rerun_drift_checkmode_absent(lab)
     assert ip('-n', host, 'neigh', 'show', 'dev', 'vxlan-v6.calico') == ''
     assert module(lab, 'calico_neigh', neigh)['changed'] and not module(lab, 'calico_neigh', neigh)['changed']
     assert 'fd00:77:245:: lladdr 66:00:00:00:06:02 PERMANENT' in ip('-n', host, 'neigh', 'show', 'dev', 'vxlan-v6.calico')
-    assert '66:00:00:00:06:02 dst fd00:77:91::2 self permanent' in ip('-n', host, 'fdb', 'show', 'dev', 'vxlan-v6.calico')
+    fdb = run(['bridge', '-n', host, 'fdb', 'show', 'dev', 'vxlan-v6.calico'], timeout=30).stdout
+    assert '66:00:00:00:06:02 dst fd00:77:91::2 self permanent' in fdb
     # Drift: a wrong MAC and a stale v6 entry; the device's source address changed (recreated).
     ip('-n', host, 'neigh', 'replace', 'fd00:77:245::', 'lladdr', '66:00:00:00:06:09', 'dev', 'vxlan-v6.calico', 'nud', 'permanent')
     ip('-n', host, 'neigh', 'replace', 'fd00:77:250::', 'lladdr', '66:00:00:00:06:0a', 'dev', 'vxlan-v6.calico', 'nud', 'permanent')

@@ -38,9 +38,10 @@ def lab():
             ip('-n', name, 'link', 'set', 'lo', 'up')
         sysctl(host, 'net.ipv4.conf.all.forwarding=1', 'net.ipv6.conf.all.forwarding=1')
         # Proxy ARP answers for 169.254.1.1 only when the host routes it elsewhere: an IPv4 default
-        # route out of a dummy underlay, as a lab host has one (no IPv6 default: a lost /128 is no route).
-        ip('-n', host, 'link', 'add', 'u0', 'type', 'dummy')
-        ip('-n', host, 'link', 'set', 'u0', 'up')
+        # route out of an underlay, as a lab host has one (no IPv6 default: a lost /128 is no route).
+        ip('-n', host, 'link', 'add', 'u0', 'type', 'veth', 'peer', 'name', 'u1')
+        for dev in ('u0', 'u1'):
+            ip('-n', host, 'link', 'set', dev, 'up')
         ip('-n', host, 'route', 'add', 'default', 'dev', 'u0')
         for key, netns in sorted(pods.items()):
             ip4, ip6 = PODS[key]
@@ -66,12 +67,12 @@ def lab():
                 ip('netns', 'del', name, check=False)
 
 
-def pod_ping(lab, args):
-    """pod_ping run ad hoc inside the host namespace (as the verify role runs it on a lab host)."""
+def pod_ping(lab, args, name='pod_ping'):
+    """pod_ping (or NAME) run ad hoc inside the host namespace (as the verify role runs it on a lab host)."""
     env = ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS='1', ANSIBLE_STDOUT_CALLBACK='oneline',
                       ANSIBLE_CALLBACK_RESULT_FORMAT='json')
     argv = ['nsenter', '--net=/run/netns/' + lab['host'], os.path.join(BIN, 'ansible'), 'localhost', '-c', 'local',
-            '-m', 'labnet.calico.pod_ping', '-a', json.dumps(args),
+            '-m', 'labnet.calico.' + name, '-a', json.dumps(args),
             '-e', 'ansible_python_interpreter=' + os.path.join(BIN, 'python')]
     return assert_module(adhoc_result(run(argv, cwd=ROOT, env=env, timeout=120)))
 
@@ -87,6 +88,16 @@ def test_icmpv6_echo_with_hop_limit_and_a_broken_ipv6_path_named(lab):
         # 64 from b, less one at the host that forwarded it: the hop limit counts as the TTL does.
         assert (row['ip'], row['sent'], row['received'], row['ttl']) == (address, 2, 2, 63), row
         assert row['host_dev'] == 'calib', row
+
+    # What crosses b's host end (calib) over both families: the ICMPv6 frames decoded as the ICMP ones.
+    probe = {'source': pods['a'], 'source_ip': PODS['a'][0], 'source_ip6': PODS['a'][1], 'target': pods['b'],
+             'ip': PODS['b'][0], 'ip6': PODS['b'][1]}
+    captured = pod_ping(lab, {'interface': 'calib', 'probes': [probe], 'count': 2}, name='pod_capture')['results']
+    assert [(r['family'], r['sent'], r['received'], r['route_dev']) for r in captured] == [
+        ('ipv4', 2, 2, 'calib'), ('ipv6', 2, 2, 'calib')], captured
+    texts = [p['text'] for p in captured[1]['packets']]
+    assert sorted(texts) == sorted(['out %s > %s ICMP6 echo request' % (PODS['a'][1], PODS['b'][1]),
+                                    'in %s > %s ICMP6 echo reply' % (PODS['b'][1], PODS['a'][1])] * 2), texts
 
     # Break b's IPv6 path only: its /128 route on the host.
     ip('-n', lab['host'], '-6', 'route', 'del', PODS['b'][1] + '/128')
