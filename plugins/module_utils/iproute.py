@@ -45,6 +45,7 @@ _BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
 # ----------------------------------------------------------------------------------------------
 # Validation: every value is checked before anything changes, and errors name the field.
 
+
 def check_ifname(value, field):
     if not isinstance(value, str) or not value:
         raise LabError('%s: an interface name is required' % field)

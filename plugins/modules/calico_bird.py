@@ -28,8 +28,8 @@ description:
   - A configuration whose kernel protocol has C(persist) (as calico-node's) leaves BIRD's routes in
     the kernel when BIRD exits, so a crashed BIRD does not take the pods' routes with it. When the
     module stops BIRD (O(state=absent)), it removes the C(proto bird) routes to the prefixes of the
-    lab's configuration (its C(blackhole) block and C(labnet_peer_blocks)) at once; the peers
-    withdraw what it announced.
+    lab's configuration, IPv4 and IPv6 (its C(blackhole) blocks, C(labnet_peer_blocks) and
+    C(labnet_peer_blocks_v6)) at once; the peers withdraw what it announced.
   - O(daemon=process) after a crash (a pid file without its process) starts BIRD with C(-R), graceful
     restart recovery, as calico-node always does, and reports it in RV(actions).
   - O(daemon=service) after the first start adds a runtime drop-in to the unit
@@ -92,8 +92,8 @@ options:
     default: []
   wait_routes:
     description:
-      - With O(state=established), the prefixes to wait for in the kernel as C(proto bird) routes
-        (polled with the sessions).
+      - With O(state=established), the prefixes to wait for in the kernel as C(proto bird) routes,
+        IPv4 or IPv6 (polled with the sessions; both families are read).
     type: list
     elements: str
     default: []
