@@ -36,8 +36,11 @@ def proc_sys(host, path):
     return host.check_output('cat /proc/sys/' + path).strip()
 
 
-def in_pod(host, pod, path):
-    return host.check_output('ip netns exec %s cat /proc/sys/%s' % (pod, path)).strip()
+def sysctls(host, paths, pod=None):
+    """{path: value} of many /proc/sys files in one command (each testinfra command is an Ansible run)."""
+    prefix = 'ip netns exec %s ' % pod if pod else ''
+    values = host.check_output(prefix + 'cat ' + ' '.join('/proc/sys/' + p for p in paths)).split()
+    return dict(zip(paths, values))
 
 
 def test_ipv6_forwarding_and_underlay(host):
@@ -54,8 +57,9 @@ def test_pod_side_over_ipv6(host):
                 if a['family'] == 'inet6' and a.get('scope') == 'global'] == [(address, 128, True)]
         default = [r for r in ip_json(host, '-n', pod, '-6', 'route', 'show') if r['dst'] == 'default']
         assert [(r.get('gateway'), r['dev']) for r in default] == [(GATEWAY6, 'eth0')]
-        for path in ('all/disable_ipv6', 'default/disable_ipv6', 'lo/disable_ipv6', 'eth0/accept_dad', 'all/forwarding'):
-            assert in_pod(host, pod, 'net/ipv6/conf/' + path) == '0', (pod, path)
+        paths = ['net/ipv6/conf/' + p for p in ('all/disable_ipv6', 'default/disable_ipv6', 'lo/disable_ipv6',
+                                                 'eth0/accept_dad', 'all/forwarding')]
+        assert sysctls(host, paths, pod) == dict.fromkeys(paths, '0'), pod
 
 
 def test_host_side_over_ipv6(host):
@@ -65,9 +69,9 @@ def test_host_side_over_ipv6(host):
         ifname = routes[0]['dev']
         link = ip_json(host, 'addr', 'show', 'dev', ifname)[0]
         assert [a['local'] for a in link['addr_info'] if a['family'] == 'inet6'] == [GATEWAY6]
-        for name, value in (('proxy_ndp', '1'), ('forwarding', '1'), ('accept_dad', '0'), ('disable_ipv6', '0'),
-                            ('accept_ra', '0')):
-            assert proc_sys(host, 'net/ipv6/conf/%s/%s' % (ifname, name)) == value, (ifname, name)
+        want = dict(('net/ipv6/conf/%s/%s' % (ifname, name), value) for name, value in (
+            ('proxy_ndp', '1'), ('forwarding', '1'), ('accept_dad', '0'), ('disable_ipv6', '0'), ('accept_ra', '0')))
+        assert sysctls(host, sorted(want)) == want, ifname
     # The gateway is a real address: no proxy-NDP entries.
     assert ip_json(host, '-6', 'neigh', 'show', 'proxy') == []
 
