@@ -286,8 +286,8 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
         having = len(lab_pods) if families == ['ipv4'] else len([w for _h, w in lab_pods if w.get(key)])
         total = having * (having - 1)
         sampled = sampled or probed[fam] < total
-        lines.append('%s: %d of %d ordered pod pairs probed%s' % ('sample' if probed[fam] < total else 'full matrix',
-                                                                 probed[fam], total, _label(fam, families)))
+        kind = 'sample' if probed[fam] < total else 'full matrix'
+        lines.append('%s: %d of %d ordered pod pairs probed%s' % (kind, probed[fam], total, _label(fam, families)))
     for (host, peer, fam), (ok, count, ttls, devs) in sorted(
             summary.items(), key=lambda item: (families.index(item[0][2]), item[0][0], str(item[0][1]))):
         encapsulation = sorted(set(ENCAPSULATION_NAMES[ROUTE_ENCAPSULATION.get(d, 'none')] for d in devs))

@@ -224,6 +224,10 @@ class Bird:
         if not self.module.check_mode:
             if text is None:
                 os.unlink(self.recover_dropin)
+                try:
+                    os.rmdir(os.path.dirname(self.recover_dropin))  # made with the drop-in; kept if not empty
+                except OSError:
+                    pass
             else:
                 if not os.path.isdir(os.path.dirname(self.recover_dropin)):
                     os.makedirs(os.path.dirname(self.recover_dropin), 0o755)

@@ -368,6 +368,10 @@ def check_inventory(hostvars, hosts, mode='any', settings=None):
     _check_lab_rules(lab, hosts, mode, problems)
     for host in hosts:
         _check_host(hostvars, host, lab.get('calico_lab_provider'), problems, lab.get('calico_ipam_pool_v6'))
+    dual = [host for host in hosts if _get(hostvars, host, 'calico_node_address_v6')]
+    if lab.get('calico_policies') and dual:
+        problems.append('%s: calico_node_address_v6 with calico_policies: the policy role programs IPv4 only '
+                        '(iptables), so IPv6 pods would not be policed; drop one of the two' % _names(dual))
     return lab, problems
 
 

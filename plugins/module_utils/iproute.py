@@ -41,8 +41,10 @@ _MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 # A word of an ``ip -batch`` line: no whitespace, quotes, backslashes or comment marks (or empty).
 _BATCH_TOKEN_RE = re.compile(r'^[^\s"\'\\#]+$')
 
+
 # ----------------------------------------------------------------------------------------------
 # Validation: every value is checked before anything changes, and errors name the field.
+
 
 def check_ifname(value, field):
     if not isinstance(value, str) or not value:

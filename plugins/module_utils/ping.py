@@ -234,7 +234,7 @@ def _probe_round(socks, canonical, ident, addresses, round_, data, results, end,
             index = queue.pop(0)
             seq = round_ * len(addresses) + index
             address = addresses[index]
-            version = 6 if ':' in address else 4
+            version = 6 if ':' in address else 4   # the addresses are checked: only IPv6 has ':'
             request = (echo_request if version == 4 else echo_request6)(ident, seq, data)
             results[address]['sent'] += 1
             try:

@@ -66,8 +66,8 @@ options:
         type: str
       ip6:
         description:
-          - Ignored - the pod's IPv6 address (dual stack). The module programs IPv4 policy (iptables) only; a
-            pod's IPv6 traffic is not policed (Felix's ip6tables chains are not made).
+          - Ignored - the pod's IPv6 address (a dual-stack lab's plan has it). Policy is programmed for IPv4 only;
+            the inventory check refuses C(calico_policies) in a lab with IPv6 pods.
         type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
@@ -101,7 +101,9 @@ options:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
       ip6:
-        description: Ignored - the pod's IPv6 address (IPv4 policy only).
+        description:
+          - Ignored - the pod's IPv6 address (a dual-stack lab's plan has it). Policy is programmed for IPv4 only;
+            the inventory check refuses C(calico_policies) in a lab with IPv6 pods.
         type: str
   policies:
     description:

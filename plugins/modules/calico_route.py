@@ -328,6 +328,11 @@ def run_module(module):
         after.append(route_text(route, netns))
         same_metric = [r for r in existing if r['metric'] == route['metric']]
         if not (same_metric and same_route(route, same_metric[0])):
+            if same_metric and route.get('onlink') and same_metric[0].get('dev') != route.get('dev') \
+                    and family_of(route['dst']) == 6:
+                # The kernel checks an IPv6 onlink gateway against the table (ip6_route_check_nh_onlink): the
+                # old route through another device covers it (a BGP->VXLAN switch), so it goes first.
+                changes.append(Change(netns, ['route', 'del'] + route_argv(same_metric[0])))
             changes.append(Change(netns, ['route', 'replace'] + route_argv(route)))
         before.extend(route_text(r, netns) for r in same_metric)
         for old in existing:

@@ -11,10 +11,11 @@ them otherwise shows its own names in the diff. With BIRD, each host's BIRD conf
 also compared with golden/bgp-bird/<host>.bird.conf (its comments and blank lines dropped).
 
 A mismatch fails with a unified diff. LABNET_GOLDEN_WRITE=1 also writes what was found next to the
-expected file (<host>.txt.actual), to review, never to copy blindly.
+expected file (<host>.txt.actual), to review, never to copy blindly. The normaliser is golden_state.py,
+shared with the VMs' golden test (molecule/shared/tests/test_lab.py test_golden_state, IPIP in the Molecule
+ipip scenario).
 """
 
-import difflib
 import hashlib
 import json
 import os
@@ -22,22 +23,13 @@ import sys
 
 import pytest
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import normalize_link, normalize_route, route_argv
+import golden_state
+from golden_state import GOLDEN, calico_veth_name
 from labtest import BIN, ROOT, Lab, ansible_env, assert_play, ip, ip_json, run
 
 PLAYBOOK = os.path.join(BIN, 'ansible-playbook')
 SEEDS = os.path.join(ROOT, 'inventory', 'hosts.yml')
-GOLDEN = os.path.join(os.path.dirname(__file__), 'golden')
 HOSTS = {'host-a': ['netns01', 'netns02'], 'host-b': ['netns03', 'netns04']}
-CALI_SYSCTLS = ('net/ipv4/conf/%s/proxy_arp', 'net/ipv4/neigh/%s/proxy_delay', 'net/ipv4/conf/%s/forwarding',
-                'net/ipv4/conf/%s/route_localnet', 'net/ipv4/conf/%s/rp_filter', 'net/ipv6/conf/%s/accept_ra')
-
-READ_SYSCTLS = '''
-import os, sys
-for key in sys.argv[1:]:
-    path = '/proc/sys/' + key
-    print(open(path).read().strip() if os.path.exists(path) else '-')
-'''
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
@@ -47,121 +39,29 @@ def run_playbook(name, inventory, *extra):
                env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT='json'), timeout=600)
 
 
-def sysctls(netns, keys):
-    """Values of KEYS (paths under /proc/sys) in NETNS, with one process; '-' where the kernel has none."""
-    argv = ['ip', 'netns', 'exec', netns, sys.executable, '-c', READ_SYSCTLS] + list(keys)
-    return dict(zip(keys, run(argv, timeout=30, check=True).stdout.split()))
-
-
-def link_line(link):
-    words = ['link', link['name'], link['kind'] or '-', 'mtu', str(link['mtu']), 'up' if link['up'] else 'down']
-    if link['name'].startswith('cali') or link['kind'] == 'vxlan':
-        words += ['mac', link['mac']]
-    if link['kind'] == 'vxlan':
-        info = link['info']
-        words += ['id', str(info.get('id')), 'local', str(info.get('local')), 'dev', str(info.get('link')),
-                  'port', str(info.get('port')),
-                  'learning', str(bool(info.get('learning'))).lower()]
-    return ' '.join(words)
-
-
-def namespace_lines(netns, pod=False):
-    lines = []
-    links = [normalize_link(raw) for raw in ip_json('-n', netns, '-d', 'addr', 'show')]
-    for link in sorted(links, key=lambda l: l['name']):
-        if link['name'] == 'lo' or not (pod or link['name'] in ('eth0', 'vxlan.calico', 'tunl0')
-                                        or link['name'].startswith('cali')):
-            continue
-        lines.append(link_line(link))
-        lines.extend('addr %s %s' % (link['name'], a) for a in link['addresses'])
-    for raw in ip_json('-n', netns, '-4', '-N', 'route', 'show', 'table', 'main'):
-        lines.append('route ' + ' '.join(route_argv(normalize_route(raw))))
-    for n in ip_json('-n', netns, '-4', 'neigh', 'show', 'nud', 'permanent'):
-        lines.append('neigh %s dev %s lladdr %s permanent' % (n['dst'], n['dev'], n.get('lladdr', '-')))
-    if not pod:
-        out = run(['bridge', '-n', netns, '-j', 'fdb', 'show'], timeout=30, check=True).stdout
-        for f in json.loads(out or '[]'):
-            if 'permanent' == f.get('state') and f.get('mac') != '00:00:00:00:00:00' and f.get('dst'):
-                lines.append('fdb %s dev %s dst %s self permanent' % (f['mac'], f['ifname'], f['dst']))
-    keys = ['net/ipv4/ip_forward']
-    if not pod:
-        keys += [k % l['name'] for l in links if l['name'].startswith('cali') for k in CALI_SYSCTLS]
-    lines.extend('sysctl %s = %s' % (k, v) for k, v in sorted(sysctls(netns, keys).items()))
-    return lines
-
-
-def calico_veth_name(pod, namespace='default'):
-    """libcalico-go/lib/backend/k8s/conversion/workload_endpoint_default.go VethNameForWorkload."""
-    return 'cali' + hashlib.sha1(('%s.%s' % (namespace, pod)).encode()).hexdigest()[:11]
-
-
-def felix_vtep_mac(node):
-    """felix/calc/vxlan_resolver.go vtepMACForHost (a node without VXLANTunnelMACAddr)."""
-    return ':'.join('%02x' % b for b in b'f' + hashlib.sha1(node.encode()).digest()[:5])
+def in_netns(netns):
+    """golden_state's RUN for a lab namespace of this machine."""
+    return lambda argv: run(['ip', 'netns', 'exec', netns] + argv, timeout=30, check=True).stdout
 
 
 def placeholders(lab):
-    """{actual text: placeholder}: per-run names, the pods' random MACs, the VTEP MACs."""
-    found = {lab.lab: '{lab}'}
-    for name in HOSTS:
-        found[felix_vtep_mac(lab.names[name])] = '{vtep %s}' % name
-    for pods in HOSTS.values():
-        for pod in pods:
-            found[calico_veth_name(lab.names[pod])] = 'cali{%s}' % pod
-            eth0 = json.loads(ip('-n', lab.names[pod], '-j', 'link', 'show', 'eth0'))[0]['address']
-            found[eth0] = '{mac %s}' % pod
-    for base_name, actual in lab.names.items():
-        found.setdefault(actual, '{%s}' % base_name)
-    return found
-
-
-ORDER = ('link', 'route', 'neigh', 'fdb', 'sysctl')
-
-
-def sort_key(line):
-    """Links each followed by their addresses, then routes, neighbours, FDB entries, sysctls."""
-    kind, name = line.split()[0], line.split()[1]
-    if kind == 'addr':
-        return (0, name, 1, line)
-    return (ORDER.index(kind), name if kind == 'link' else '', 0, line)
+    macs = dict((pod, golden_state.pod_mac(in_netns(lab.names[pod]))) for pods in HOSTS.values() for pod in pods)
+    return golden_state.placeholders(lab.names, HOSTS, macs, lab.lab)
 
 
 def host_state(lab, base):
     """The host's lines, then each pod's under '[<pod>]', names replaced by placeholders, in a fixed order."""
-    names = placeholders(lab)
-
-    def block(title, lines):
-        fixed = []
-        for line in lines:
-            for actual in sorted(names, key=len, reverse=True):
-                line = line.replace(actual, names[actual])
-            fixed.append(line)
-        return ['[%s]' % title] + sorted(fixed, key=sort_key)
-
-    lines = block(base, namespace_lines(lab.names[base]))
-    for pod in HOSTS[base]:
-        lines += [''] + block(pod, namespace_lines(lab.names[pod], pod=True))
-    return '\n'.join(lines) + '\n'
-
-
-def expected(path):
-    return ''.join(line for line in open(path) if not line.startswith('#'))
+    host_lines = golden_state.namespace_lines(in_netns(lab.names[base]), python=sys.executable)
+    pod_lines = dict((pod, golden_state.namespace_lines(in_netns(lab.names[pod]), pod=True, python=sys.executable))
+                     for pod in HOSTS[base])
+    return golden_state.host_state(base, host_lines, pod_lines, placeholders(lab))
 
 
 def compare(lab, directory, suffix='.txt', state=None, what='programmed on '):
     """Each host's STATE (default: host_state) against GOLDEN/DIRECTORY/<host>SUFFIX."""
-    problems = []
-    for base in HOSTS:
-        path = os.path.join(GOLDEN, directory, base + suffix)
-        actual = (state or host_state)(lab, base)
-        if os.environ.get('LABNET_GOLDEN_WRITE'):
-            with open(path + '.actual', 'w') as out:
-                out.write(actual)
-        wanted = expected(path)
-        if actual != wanted:
-            problems.append(''.join(difflib.unified_diff(
-                wanted.splitlines(True), actual.splitlines(True), 'expected ' + os.path.relpath(path, ROOT),
-                what + base)))
+    problems = [golden_state.difference(os.path.join(GOLDEN, directory, base + suffix),
+                                        (state or host_state)(lab, base), what + base) for base in HOSTS]
+    problems = [p for p in problems if p]
     assert not problems, 'the %s differs from the golden files:\n%s' % (
         'programmed state' if state is None else 'BIRD configuration', '\n'.join(problems))
 
@@ -241,16 +141,8 @@ def test_golden_vxlan_static_and_a_1400_underlay(seeds):
 
 def bird_config_lines(lab, base):
     """The host's BIRD configuration without its comments and blank lines, names as placeholders."""
-    names = placeholders(lab)
-    lines = []
     with open('/run/labnet-calico-bird-%s/bird.conf' % lab.names[base]) as handle:
-        for line in handle:
-            line = line.split('#', 1)[0].rstrip()
-            for actual in sorted(names, key=len, reverse=True):
-                line = line.replace(actual, names[actual])
-            if line:
-                lines.append(line + '\n')
-    return ''.join(lines)
+        return golden_state.bird_config_lines(handle.read(), placeholders(lab))
 
 
 def test_golden_bgp_bird(seeds):

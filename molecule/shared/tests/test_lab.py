@@ -10,10 +10,18 @@ import hashlib
 import json
 import os
 import re
+import sys
+import time
 
 import pytest
 import testinfra.utils.ansible_runner
 import yaml
+
+# The golden tests' normaliser (one module for the netns provider's test and this one) and the
+# collection it imports, both from this checkout.
+TREE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+sys.path[:0] = [os.path.join(TREE, 'tests', 'integration'), os.path.join(TREE, 'collections')]
+import golden_state  # noqa: E402
 
 SCENARIO_DIR = os.environ.get('MOLECULE_SCENARIO_DIRECTORY') or os.path.join(
     os.path.dirname(__file__), '..', '..', os.environ['MOLECULE_SCENARIO_NAME'])
@@ -190,3 +198,81 @@ def test_policy_chains_as_felix_programs_them(host):
     drops = [line for line in saved.splitlines() if line.startswith('-A cali-po-') and '-p udp' in line
              and re.search(r'--dports? %d\b' % port, line) and line.endswith('-j DROP')]
     assert drops, saved
+
+
+def run_in(host, netns=None):
+    """golden_state's RUN on a lab host: an argv in the host's own namespace, or in NETNS (a pod's)."""
+    prefix = ['ip', 'netns', 'exec', netns] if netns else []
+    return lambda argv: host.check_output(' '.join(['%s'] * len(prefix + argv)), *(prefix + argv))
+
+
+@pytest.mark.skipif('golden' not in EXPECTED, reason='no golden files for this scenario')
+def test_golden_state(host):
+    """The host's programmed state and BIRD configuration against tests/integration/golden/<golden>/
+    (expected.yml's golden), printed by the normaliser of the netns provider's golden test."""
+    name = host.backend.get_hostname()
+    pods = sorted(me(host)['pods'])
+    macs = dict((pod, golden_state.pod_mac(run_in(host, pod))) for pod in pods)
+    names = golden_state.placeholders(dict((n, n) for n in list(HOSTS) + pods), HOSTS, macs)
+    directory = os.path.join(golden_state.GOLDEN, EXPECTED['golden'])
+    state = golden_state.host_state(name, golden_state.namespace_lines(run_in(host)), dict(
+        (pod, golden_state.namespace_lines(run_in(host, pod), pod=True)) for pod in pods), names)
+    problems = [golden_state.difference(os.path.join(directory, name + '.txt'), state, 'programmed on ' + name)]
+    if EXPECTED['routing'] == 'bird':
+        config = golden_state.bird_config_lines(host.file(bird_config(host)).content_string, names)
+        problems.append(golden_state.difference(os.path.join(directory, name + '.bird.conf'), config,
+                                                'BIRD configuration of ' + name))
+    problems = [p for p in problems if p]
+    assert not problems, 'differs from the golden files:\n' + '\n'.join(problems)
+
+
+def bird_config(host):
+    name = host.backend.get_hostname()
+    if RUNNER.get_variables(name).get('calico_lab_provider') in ('netns', 'docker'):
+        return '/run/labnet-calico-bird-%s/bird.conf' % name
+    return '/etc/bird/bird.conf'
+
+
+SERVICE_BIRD = EXPECTED['routing'] == 'bird' and all(
+    RUNNER.get_variables(name).get('calico_lab_provider') not in ('netns', 'docker') for name in testinfra_hosts)
+
+
+def wait_for(condition, seconds, interval=1.0):
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+@pytest.mark.skipif(not SERVICE_BIRD, reason="BIRD as the hosts' system service only")
+def test_a_crashed_bird_service_restarts_with_recovery_and_loses_no_ping():
+    """SIGKILL to one host's bird.service: the package's Restart=on-abort starts it again, with -R (the
+    lab's drop-in), so that its kernel keeps the routes until the peers have sent theirs again and a pod
+    pinging across loses nothing for 10 s; the sessions come back. (The netns provider's BIRD is a
+    process of the lab's: test_bird_sigkill_loses_no_ping_rerun_recovers.)"""
+    victim_name, other_name = sorted(HOSTS)[:2]
+    victim, other = RUNNER.get_host(victim_name), RUNNER.get_host(other_name)
+    source = sorted(HOSTS[other_name]['pods'])[0]
+    target = HOSTS[victim_name]['pods'][sorted(HOSTS[victim_name]['pods'])[0]]
+    old_pid = victim.check_output('systemctl show -p MainPID --value bird').strip()
+    assert old_pid != '0'
+    out = '/run/labnet-calico-ping.out'
+    other.check_output('rm -f %s; setsid ip netns exec %s ping -n -q -i 0.2 -c 50 -w 25 %s > %s 2>&1 < /dev/null &'
+                       % (out, source, target, out))
+    time.sleep(1)
+    victim.check_output('kill -KILL %s' % old_pid)
+
+    def new_pid():
+        pid = victim.check_output('systemctl show -p MainPID --value bird').strip()
+        return pid if pid not in ('0', old_pid) else None
+    assert wait_for(new_pid, 30), 'bird.service did not start again within 30 s of SIGKILL'
+    argv = victim.file('/proc/%s/cmdline' % new_pid()).content.split(b'\0')
+    assert b'-R' in argv, argv
+    assert wait_for(lambda: 'packet loss' in other.run('cat %s' % out).stdout, 40), other.run('cat ' + out).stdout
+    summary = other.check_output('cat %s' % out)
+    assert ' 50 received, 0% packet loss' in summary, summary
+    assert wait_for(lambda: bgp_neighbours(victim.check_output('birdc -s /run/bird/bird.ctl show protocols all'))
+                    == dict((a, 'Established') for a in HOSTS[victim_name]['sessions']), 60)
+    other.run('rm -f %s' % out)

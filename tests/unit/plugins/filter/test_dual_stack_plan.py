@@ -232,6 +232,8 @@ RULES = {
     'ipv6-only host': (on('host-a', calico_node_address=None), 'bgp', {},
                        ['host-a: calico_node_address is missing', 'IPv6-only hosts are not supported',
                         'fd00:91::201/64']),
+    'policies with ipv6': (everywhere(calico_policies=[{'name': 'p', 'selector': 'all()', 'types': ['Ingress']}]),
+                           'bgp', {}, ['host-a, host-b: calico_node_address_v6 with calico_policies', 'IPv4 only']),
     'pool v6 differs between hosts': (on('host-a', calico_ipam_pool_v6='fd00:10:245::/48'), 'bgp', {},
                                       ['calico_ipam_pool_v6', 'lab-wide']),
 }

@@ -60,7 +60,7 @@ def test_state_absent_removes_the_drop_in(bird):
     bird.recover_on_restart()
     bird.actions, bird.module.commands = [], []
     bird.recover_on_restart(False)
-    assert not bird_runner.os.path.exists(bird.recover_dropin)
+    assert not bird_runner.os.path.exists(bird_runner.os.path.dirname(bird.recover_dropin))  # nor its directory
     assert bird.module.commands == [['/usr/sbin/systemctl', 'daemon-reload']]
     assert bird.actions == ['restarts as packaged']
     bird.actions, bird.module.commands = [], []
@@ -79,3 +79,11 @@ def test_check_mode_writes_nothing_and_says_what_it_would_do(tmp_path):
 @pytest.mark.skipif(not bird_runner.os.path.exists('/lib/systemd/system/bird.service'), reason='no bird2 package here')
 def test_the_recorded_line_is_the_installed_packages():
     assert DEBIAN_EXECSTART in open('/lib/systemd/system/bird.service').read().splitlines()
+
+
+def test_a_directory_with_other_drop_ins_stays(bird):
+    bird.recover_on_restart()
+    other = bird_runner.os.path.join(bird_runner.os.path.dirname(bird.recover_dropin), 'local.conf')
+    open(other, 'w').close()
+    bird.recover_on_restart(False)
+    assert bird_runner.os.path.exists(other) and not bird_runner.os.path.exists(bird.recover_dropin)
