@@ -57,8 +57,8 @@ def test_pod_side_over_ipv6(host):
                 if a['family'] == 'inet6' and a.get('scope') == 'global'] == [(address, 128, True)]
         default = [r for r in ip_json(host, '-n', pod, '-6', 'route', 'show') if r['dst'] == 'default']
         assert [(r.get('gateway'), r['dev']) for r in default] == [(GATEWAY6, 'eth0')]
-        paths = ['net/ipv6/conf/' + p for p in ('all/disable_ipv6', 'default/disable_ipv6', 'lo/disable_ipv6',
-                                                 'eth0/accept_dad', 'all/forwarding')]
+        names = ('all/disable_ipv6', 'default/disable_ipv6', 'lo/disable_ipv6', 'eth0/accept_dad', 'all/forwarding')
+        paths = ['net/ipv6/conf/' + name for name in names]
         assert sysctls(host, paths, pod) == dict.fromkeys(paths, '0'), pod
 
 
