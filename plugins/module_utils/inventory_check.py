@@ -268,6 +268,29 @@ def _try(problems, check, value, field):
         return None
 
 
+def _check_gateway(hostvars, host, name, parse, node, problems):
+    """The underlay gateway NAME (either family): another address of the host's subnet NODE."""
+    gateway = _get(hostvars, host, name)
+    if gateway:
+        ip = _try(problems, parse, gateway, '%s: %s' % (host, name))
+        if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
+            problems.append('%s: %s: %s must be another address of the host\'s subnet %s'
+                            % (host, name, gateway, node.network))
+
+
+def _check_block(hostvars, host, name, parse, problems):
+    """The explicit pod block NAME (either family): a network clear of the special ranges. Returns it as given."""
+    cidr = _get(hostvars, host, name)
+    if cidr:
+        block = _try(problems, parse, cidr, '%s: %s' % (host, name))
+        if block is not None:
+            try:
+                _usable_network(block)
+            except ValueError as exc:
+                problems.append('%s: %s: %s %s' % (host, name, cidr, exc))
+    return cidr
+
+
 def _check_host(hostvars, host, provider, problems, pool_v6=None):
     """One host's own variables."""
     if not isinstance(host, str) or not _HOST_RE.match(host):
@@ -297,20 +320,8 @@ def _check_host(hostvars, host, provider, problems, pool_v6=None):
     dev = _get(hostvars, host, 'calico_underlay_dev')
     if dev is not None and _try(problems, check_ifname, dev, '%s: calico_underlay_dev' % host) == 'lo':
         problems.append('%s: calico_underlay_dev: the underlay interface cannot be lo' % host)
-    gateway = _get(hostvars, host, 'calico_underlay_gateway')
-    if gateway:
-        ip = _try(problems, parse_ipv4_address, gateway, '%s: calico_underlay_gateway' % host)
-        if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
-            problems.append('%s: calico_underlay_gateway: %s must be another address of the host\'s subnet %s'
-                            % (host, gateway, node.network))
-    cidr = _get(hostvars, host, 'calico_pod_cidr')
-    if cidr:
-        block = _try(problems, parse_ipv4_network, cidr, '%s: calico_pod_cidr' % host)
-        if block is not None:
-            try:
-                _usable_network(block)
-            except ValueError as exc:
-                problems.append('%s: calico_pod_cidr: %s %s' % (host, cidr, exc))
+    _check_gateway(hostvars, host, 'calico_underlay_gateway', parse_ipv4_address, node, problems)
+    _check_block(hostvars, host, 'calico_pod_cidr', parse_ipv4_network, problems)
     tunnel = _get(hostvars, host, 'calico_tunnel_address')
     if tunnel:
         _try(problems, parse_ipv4_address, tunnel, '%s: calico_tunnel_address' % host)
@@ -339,21 +350,9 @@ def _check_host_v6(hostvars, host, pool_v6, problems):
     for name in without:
         problems.append('%s: %s is set but calico_node_address_v6 is not (the host has no IPv6 underlay)'
                         % (host, name))
-    gateway = _get(hostvars, host, 'calico_underlay_gateway_v6')
-    if gateway:
-        ip = _try(problems, parse_ipv6_address, gateway, '%s: calico_underlay_gateway_v6' % host)
-        if ip is not None and node is not None and (ip not in node.network or ip == node.ip):
-            problems.append('%s: calico_underlay_gateway_v6: %s must be another address of the host\'s subnet %s'
-                            % (host, gateway, node.network))
-    cidr = _get(hostvars, host, 'calico_pod_cidr_v6')
-    if cidr:
-        block = _try(problems, parse_ipv6_network, cidr, '%s: calico_pod_cidr_v6' % host)
-        if block is not None:
-            try:
-                _usable_network(block)
-            except ValueError as exc:
-                problems.append('%s: calico_pod_cidr_v6: %s %s' % (host, cidr, exc))
-    elif address and pool_v6 is None:
+    _check_gateway(hostvars, host, 'calico_underlay_gateway_v6', parse_ipv6_address, node, problems)
+    cidr = _check_block(hostvars, host, 'calico_pod_cidr_v6', parse_ipv6_network, problems)
+    if not cidr and address and pool_v6 is None:
         problems.append('%s: calico_node_address_v6 %s but no calico_pod_cidr_v6 and no calico_ipam_pool_v6 to cut '
                         'an IPv6 block from' % (host, address))
 

@@ -204,6 +204,8 @@ RULES = {
                     ['host-a: calico_node_address_v6', 'no calico_pod_cidr_v6 and no calico_ipam_pool_v6']),
     'pod cidr v6 bad': (on('host-a', calico_pod_cidr_v6='fd00:10::1/120'), 'bgp', {},
                         ['host-a: calico_pod_cidr_v6', 'fd00:10::1/120']),
+    'pod cidr v6 special': (on('host-a', calico_pod_cidr_v6='ff00::/120'), 'bgp', {},
+                            ['host-a: calico_pod_cidr_v6', 'ff00::/120', 'multicast']),
     'pod cidr v6 without node v6': (on('host-a', calico_node_address_v6=None, calico_pod_cidr_v6='fd00:10::/120'),
                                     'bgp', {}, ['host-a: calico_pod_cidr_v6', 'calico_node_address_v6 is not']),
     'pod ip6 without node v6': (on('host-b', calico_node_address_v6=None), 'bgp', {},

@@ -6,6 +6,8 @@ import struct
 import pytest
 
 from ansible_collections.labnet.calico.plugins.modules import pod_capture
+# Beside test_calico_capture (whose frame builders it shares): ansible-test runs modules/ tests without
+# the controller, and that file imports the capture report filter.
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_capture import MARK, echo, ethernet
 
 
