@@ -10,7 +10,7 @@ kernel as proto bird, on every host), from Ansible's profile_tasks: it starts wh
 been started and ends when the last host sees the whole topology. Run as root from the checkout,
 under the lab lock:
 
-    flock /tmp/labnet-lab.lock .venv/bin/python benchmarks/bird-scale.py 100 1 [--no-reapply]
+    flock /tmp/labnet-lab.lock .venv/bin/python benchmarks/bird-scale.py 100 1 [--no-reapply] [--only-mesh | --only-reflectors]
 
 Writes benchmarks/results/bird-scale.csv. Every lab it makes is torn down, also when a step fails.
 """
@@ -82,14 +82,15 @@ def main(args):
     if os.geteuid() != 0:
         sys.exit('run as root (the lab is made of network namespaces)')
     reapply = '--no-reapply' not in args   # at 100 hosts a re-apply costs as much as the bring-up
-    args = [a for a in args if a != '--no-reapply']
+    topologies = [t for t in ('mesh', 'reflectors') if '--only-' + t in args] or ['mesh', 'reflectors']
+    args = [a for a in args if not a.startswith('--')]
     hosts = int(args[0]) if args else 100
     pods = int(args[1]) if len(args) > 1 else 1
     os.makedirs(RESULTS, exist_ok=True)
     log = os.path.join(RESULTS, 'bird-scale.log')
     open(log, 'w').close()
     rows = []
-    for topology in ('mesh', 'reflectors'):
+    for topology in topologies:
         rows.append(measure(topology, hosts, pods, log, reapply))
         print('  '.join('%s=%s' % (k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in rows[-1].items()),
               flush=True)
