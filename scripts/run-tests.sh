@@ -25,7 +25,7 @@ scenarios=(default dual-stack ipip docker)
 extra_scenarios=(bird ipip-cross-subnet)
 steps=("$@")
 [ "${#steps[@]}" -gt 0 ] || steps=(unit integration sanity lint galaxy molecule)
-declare -A limit=([unit]=300 [integration]=1800 [sanity]=900 [lint]=600 [galaxy]=900)
+declare -A limit=([unit]=300 [integration]=2400 [sanity]=900 [lint]=600 [galaxy]=900)
 scenario_limit=${SCENARIO_LIMIT:-1500}
 
 bounded() {  # bounded SECONDS COMMAND...: the command, killed after SECONDS (rc 124)
