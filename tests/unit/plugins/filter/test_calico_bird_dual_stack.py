@@ -13,7 +13,7 @@ from ansible_collections.labnet.calico.plugins.filter import calico_bird, calico
 from ansible_collections.labnet.calico.plugins.module_utils import bird
 from ansible_collections.labnet.calico.plugins.module_utils.bird_runner import Bird
 
-from test_calico_bird import plan, render, routes, up  # noqa: E402 (pytest puts this directory on the path)
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_bird import plan, render, routes, up
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, 'golden', 'bird-dual-stack')

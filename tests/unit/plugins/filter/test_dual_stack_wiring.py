@@ -1,7 +1,7 @@
 """The roles' module arguments for dual stack (v6mod's part of issue 13), from the real plan."""
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
 
-from test_dual_stack_plan import DUAL, plan
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_dual_stack_plan import DUAL, plan
 
 
 def test_host_end_interfaces_ask_ipv6_only_for_pods_with_ip6():
