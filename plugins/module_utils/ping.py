@@ -28,6 +28,7 @@ import struct
 import time
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
+from ansible_collections.labnet.calico.plugins.module_utils.ipfamily import family_of
 
 # How a pod's packets can cross the underlay (pod_capture's words, and its judge's in verify).
 ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
@@ -92,11 +93,6 @@ def echo_request6(ident, seq, data):
     """An ICMPv6 echo request; its checksum (over a pseudo-header with both addresses) is the
     kernel's: a raw IPPROTO_ICMPV6 socket always computes it (RFC 3542 3.1)."""
     return struct.pack('!BBHHH', ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + data
-
-
-def family(address):
-    """4 or 6: the IP version of ADDRESS (a string)."""
-    return ipaddress.ip_address(address).version
 
 
 def parse_icmp(packet):
@@ -202,7 +198,7 @@ def probe(addresses, count, interval, deadline, pattern=None, clock=time.monoton
     results = dict((address, _new_result()) for address in addresses)
     # A reply's source as the kernel writes it (a compressed IPv6 address), to match the address probed.
     canonical = dict((address, str(ipaddress.ip_address(address))) for address in addresses)
-    socks = _open_sockets(set(family(address) for address in addresses))
+    socks = _open_sockets(set(family_of(address) for address in addresses))
     try:
         ident = os.getpid() & 0xffff
         start = clock()
