@@ -14,18 +14,11 @@ import re
 
 import pytest
 
-from labtest import ROOT, Lab, assert_play, ip_json, run
-from test_dual_stack import ping6, pod_state, proc_sys, routes6, run_playbook, v6_objects, vtep_mac6
+from labtest import ROOT, assert_play, ip_json, run
+from test_dual_stack import EXPECTED, ping6, pod_state, proc_sys, routes6, run_playbook, two_host_lab, vtep_mac6
 
 INVENTORY = os.path.join(ROOT, 'inventories', 'ipv6-only', 'hosts.yml')
-# By hand from inventories/ipv6-only: /122 blocks of fd00:10:244::/48 in inventory order, the block's
-# first address the tunnel's, pods the next free ones (netns04 gives its own).
-EXPECTED = {
-    'host-a': {'node6': 'fd00:91::201', 'block6': 'fd00:10:244::/122', 'tunnel6': 'fd00:10:244::',
-               'pods6': {'netns01': 'fd00:10:244::1', 'netns02': 'fd00:10:244::2'}},
-    'host-b': {'node6': 'fd00:91::202', 'block6': 'fd00:10:244::40/122', 'tunnel6': 'fd00:10:244::40',
-               'pods6': {'netns03': 'fd00:10:244::41', 'netns04': 'fd00:10:244::4a'}},
-}
+# inventories/ipv6-only has the dual-stack inventory's IPv6 addresses, blocks and pods: its EXPECTED holds.
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='needs root')
 
@@ -79,11 +72,12 @@ def assert_v6_only(lab, mode, routing='static'):
 
 
 def test_ipv6_only_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
-    lab = Lab()
-    inventory = lab.inventory(INVENTORY, tmp_path / 'hosts.yml')
-    hosts = [lab.names['host-a'], lab.names['host-b']]
-    before = lab.state(), v6_objects(lab)
-    try:
+    with two_host_lab(INVENTORY, tmp_path) as (lab, inventory, hosts):
+        # IPIP is refused before anything is made, naming the host, the field and its value.
+        output = assert_play(run_playbook('ipip.yml', inventory), hosts, expect_failure=True)
+        assert '%s: calico_node_address_v6: fd00:91::201/64 without calico_node_address: IPIP mode carries IPv4 ' \
+               'only' % hosts[0] in output, output[-3000:]
+        assert lab.namespaces() == []
         output = assert_play(run_playbook('bgp.yml', inventory), hosts)
         assert '4 pods reach each other (bgp mode)' in output and 'over IPv6' in output
         assert 'no IPv4 in this lab' in output and 'probed over IPv4' not in output
@@ -106,9 +100,3 @@ def test_ipv6_only_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
             status = run(['ip', 'netns', 'exec', host, 'birdc', '-s', os.path.join(run_dir, 'bird.ctl'),
                           'show', 'status'], timeout=10, check=True).stdout
             assert 'Router ID is %s' % hash_router_id(host) in status, status
-    finally:
-        output = run_playbook('teardown.yml', inventory)
-        left = lab.remove_leftovers()
-    assert_play(output, hosts)
-    assert left == [], 'teardown left %s' % left
-    assert (lab.state(), v6_objects(lab)) == before

@@ -25,8 +25,9 @@ def plan(hostvars=None, mode='bgp', **kwargs):
     return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), mode=mode, **kwargs)
 
 
-def refusal(change, mode='bgp', **kwargs):
-    hostvars = copy.deepcopy(DUAL)
+def refusal(change, mode='bgp', base=None, **kwargs):
+    """The plan's error for BASE (default DUAL) after CHANGE."""
+    hostvars = copy.deepcopy(DUAL if base is None else base)
     change(hostvars)
     with pytest.raises(AnsibleFilterError) as info:
         plan(hostvars, mode=mode, **kwargs)

@@ -13,6 +13,9 @@ from ansible_collections.labnet.calico.plugins.module_utils import bird, netns_p
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_bird import render
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_dual_stack_plan import (
+    plan as dual_stack_plan, refusal as dual_stack_refusal,
+)
 
 # inventories/ipv6-only
 V6_ONLY = {
@@ -21,22 +24,15 @@ V6_ONLY = {
     'host-b': {'calico_node_address_v6': 'fd00:91::202/64',
                'calico_workloads': [{'name': 'netns03'}, {'name': 'netns04', 'ip6': 'fd00:10:244::4a'}]},
 }
-POOL6 = 'fd00:10:244::/48'
 V4_KEYS = ('node_address', 'node_ip', 'subnet', 'block', 'tunnel_address', 'vtep_mac')
 
 
 def plan(hostvars=None, mode='bgp', **kwargs):
-    hostvars = copy.deepcopy(V6_ONLY if hostvars is None else hostvars)
-    kwargs.setdefault('pool_v6', POOL6)
-    return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), mode=mode, **kwargs)
+    return dual_stack_plan(copy.deepcopy(V6_ONLY) if hostvars is None else hostvars, mode, **kwargs)
 
 
 def refusal(change, mode='bgp', **kwargs):
-    hostvars = copy.deepcopy(V6_ONLY)
-    change(hostvars)
-    with pytest.raises(AnsibleFilterError) as info:
-        plan(hostvars, mode=mode, **kwargs)
-    return str(info.value)
+    return dual_stack_refusal(change, mode, V6_ONLY, **kwargs)
 
 
 def test_an_ipv6_only_host_has_none_in_every_ipv4_key():
