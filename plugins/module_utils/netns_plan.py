@@ -264,8 +264,8 @@ def forward_keys(plan):
     with IPv6 (the router when a segment has it) IPv6 too."""
     # An IPv6-only lab (no host address) forwards IPv6 alone: it leaves IPv4 as the namespace has it.
     v4 = any(host['address'] for host in plan['hosts'])
-    wanted = dict((host['netns'], ([FORWARD_KEY] if host['address'] else []) + ([FORWARD_KEY_V6] if host['address6']
-                                                                                 else []))
+    wanted = dict((host['netns'], [key for key, wanted in ((FORWARD_KEY, host['address']),
+                                                           (FORWARD_KEY_V6, host['address6'])) if wanted])
                   for host in plan['hosts'])
     if plan['router']:
         wanted[plan['router']] = ([FORWARD_KEY] if v4 else []) + (
