@@ -6,7 +6,6 @@ import shutil
 import subprocess
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.filter import calico_bird, calico_lab, calico_verify
 from ansible_collections.labnet.calico.plugins.module_utils import bird, netns_plan
