@@ -17,7 +17,9 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_labels, check_policies
+from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import (
+    check_labels, check_policies, ipv6_only_rules,
+)
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_k8s_namespace, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface,
     parse_ipv4_network, parse_ipv6_address, parse_ipv6_interface, parse_ipv6_network,
@@ -368,9 +370,9 @@ def check_inventory(hostvars, hosts, mode='any', settings=None):
     for host in hosts:
         _check_host(hostvars, host, lab.get('calico_lab_provider'), problems, lab.get('calico_ipam_pool_v6'))
     dual = [host for host in hosts if _get(hostvars, host, 'calico_node_address_v6')]
-    if lab.get('calico_policies') and dual:
-        problems.append('%s: calico_node_address_v6 with calico_policies: the policy role programs IPv4 only '
-                        '(iptables), so IPv6 pods would not be policed; drop one of the two' % _names(dual))
+    if not dual:  # dual-stack hosts get the policy in ip6tables too; without one an IPv6 rule polices nothing
+        problems.extend('%s (hosts: %s)' % (text, _names(hosts))
+                        for text in ipv6_only_rules(check_policies(lab.get('calico_policies'))[0]))
     return lab, problems
 
 
