@@ -223,12 +223,12 @@ def _lab_builtin_lines(current):
     return [line for lines in current['builtin'].values() for line in lines if felix_rules.lab_jump(line)]
 
 
-def _families(module, params, lab_pods, present):
-    """The families to program (present) or to clean (absent): 4 always, 6 when asked, or by default when a pod
-    of the lab has an ip6 (present) or ip6tables-save is found (absent)."""
-    ipv6 = params['ipv6']
-    if ipv6 is None:
-        ipv6 = any(p['ip6'] for p in lab_pods) if present else bool(module.get_bin_path(TOOLS[6][0]))
+def _programmed(params, lab_pods):
+    """The families to program: IPv4, and IPv6 when asked or (by default) when a pod of the lab has an ip6.
+    Every other family's lab state is removed where its tools are found (a host no longer dual-stack, teardown)."""
+    if params['state'] == 'absent':
+        return ()
+    ipv6 = params['ipv6'] if params['ipv6'] is not None else any(p['ip6'] for p in lab_pods)
     return (4, 6) if ipv6 else (4,)
 
 
@@ -283,9 +283,11 @@ def main():
                                % (len(problems), '' if len(problems) == 1 else 's', '\n  - '.join(problems)))
             host_pods = _pods(params['pods'], 'pods', True)
             lab_pods = _pods(params['lab_pods'], 'lab_pods', False)
-        families = _families(module, params, lab_pods, present)
-        names = ['ipset'] + [tool for family in families for tool in TOOLS[family]]
-        binaries = dict((name, module.get_bin_path(name, required=present)) for name in names)
+        programmed = _programmed(params, lab_pods)
+        binaries = dict((name, module.get_bin_path(name)) for name in ('ipset',) + TOOLS[4] + TOOLS[6])
+        for name in sum((('ipset',) + TOOLS[family] for family in programmed), ()):
+            if not binaries[name]:
+                module.get_bin_path(name, required=True)  # fails, naming the command
         result = {'changed': False, 'sets': {}, 'diff': {'before': '', 'after': ''}}
         for family in (4, 6):
             for key in ('chains', 'written', 'deleted'):
@@ -293,11 +295,14 @@ def main():
         work = []
         _rc, sets_text, _err = (run_argv(module, [binaries['ipset'], 'save'])
                                 if binaries['ipset'] else (0, '', ''))
-        for family in families:
-            if not (binaries['ipset'] and binaries[TOOLS[family][0]]):
-                continue  # state=absent on a host without this family's tools: the lab made nothing there
-            wanted = felix_rules.render(host_pods, lab_pods, policies, family) if present else None
-            _rc, saved, _err = run_argv(module, [binaries[TOOLS[family][0]], '-t', 'filter'])
+        for family in (4, 6):
+            if not (binaries['ipset'] and binaries[TOOLS[family][0]] and binaries[TOOLS[family][1]]):
+                continue  # a family to clean on a host without its tools: the lab made nothing there
+            wanted = felix_rules.render(host_pods, lab_pods, policies, family) if family in programmed else None
+            rc, saved, _err = run_argv(module, [binaries[TOOLS[family][0]], '-t', 'filter'],
+                                       check_rc=family in programmed)
+            if rc != 0:
+                continue  # a family to clean whose table cannot be read (no IPv6 in this kernel): nothing of the lab
             current = felix_rules.parse_save(saved)
             sets_now = felix_rules.parse_ipset_save(sets_text, family)
             changes = felix_rules.plan(current, wanted, sets_now)
