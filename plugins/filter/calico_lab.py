@@ -274,19 +274,22 @@ def capture_probes(plan, host, policies=None):
     """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods, or
     with POLICIES (calico_policies) the first such pair whose ICMP they allow."""
     normalized = calico_policy.normalize(policies) if policies else []
+
+    def echo(s, t, family):  # the policies allow its ICMP echo over FAMILY (each family judged apart)
+        return not normalized or calico_policy.verdict(normalized, s, t, 1 if family == 4 else 58, None, family)[0] == 'allow'
+
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        pairs = [(s, t) for s in mine for t in theirs
-                 if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
+        pairs = [(s, t) for s in mine for t in theirs if echo(s, t, 4)]
+        both = [(s, t) for s, t in pairs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
         if pairs:
-            source, target = pairs[0]
+            source, target = (both or pairs)[0]
             probes.append(dict({'source': source['netns'], 'source_ip': source['ip'],
                                 'target': target['name'], 'ip': target['ip']},
                                # over IPv6 as well when both pods have it (pod_capture probes each family)
-                               **({'source_ip6': source['ip6'], 'ip6': target['ip6']}
-                                  if source.get('ip6') and target.get('ip6') else {})))
+                               **({'source_ip6': source['ip6'], 'ip6': target['ip6']} if both else {})))
     return probes
 
 
