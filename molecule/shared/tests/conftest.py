@@ -38,7 +38,7 @@ class NetnsBackend(BaseBackend):
 
     def run(self, command, *args, **kwargs):
         command = self.get_command(command, *args)
-        proc = subprocess.run(nsenter_argv(self.nsenter, self.path, '/bin/sh', command), capture_output=True,
+        proc = subprocess.run(nsenter_argv(self.nsenter, self.path, '/bin/sh', command), capture_output=True, check=False,
                               stdin=subprocess.DEVNULL, timeout=COMMAND_TIMEOUT, env=dict(os.environ, LC_ALL='C'))
         return self.result(proc.returncode, self.encode(command), proc.stdout, proc.stderr)
 
@@ -73,4 +73,3 @@ def get_host(self, name, **kwargs):
 
 
 AnsibleRunner.get_host = get_host
-
