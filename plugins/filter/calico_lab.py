@@ -325,20 +325,24 @@ def capture_probes(plan, host, policies=None):
     """What pod_capture pings on HOST: its first pod to the first pod of every other host with pods, or
     with POLICIES (calico_policies) the first such pair whose ICMP they allow."""
     normalized = calico_policy.normalize(policies) if policies else []
+
+    def echo(s, t, family):  # the policies allow its ICMP echo over FAMILY (each family judged apart)
+        return not normalized or calico_policy.verdict(normalized, s, t, 1 if family == 4 else 58, None, family)[0] == 'allow'
+
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        pairs = [(s, t) for s in mine for t in theirs
-                 if not normalized or calico_policy.verdict(normalized, s, t, 1)[0] == 'allow']
-        if pairs:
-            source, target = pairs[0]
-            # over each family both pods have (pod_capture probes each family; IPv6 only in an IPv6-only lab)
-            probes.append(dict({'source': source['netns'], 'target': target['name']},
-                               **dict(({'source_ip': source['ip'], 'ip': target['ip']} if source['ip'] and target['ip']
-                                       else {}),
-                                      **({'source_ip6': source['ip6'], 'ip6': target['ip6']}
-                                         if source.get('ip6') and target.get('ip6') else {}))))
+        # A pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone.
+        pairs = [(s, t) for s in mine for t in theirs if s['ip'] and t['ip'] and echo(s, t, 4)]
+        pairs6 = [(s, t) for s in mine for t in theirs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
+        both = [pair for pair in pairs if pair in pairs6]
+        if pairs or pairs6:
+            source, target = (both or pairs or pairs6)[0]
+            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if (source, target) in pairs else {}
+            # over IPv6 as well when both pods have it (pod_capture probes each family)
+            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if (source, target) in pairs6 else {}
+            probes.append(dict({'source': source['netns'], 'target': target['name']}, **dict(v4, **v6)))
     return probes
 
 

@@ -17,7 +17,9 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_labels, check_policies
+from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import (
+    check_labels, check_policies, ipv6_only_rules,
+)
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     LabError, check_ifname, check_k8s_namespace, check_mtu, check_netns, parse_ipv4_address, parse_ipv4_interface,
     parse_ipv4_network, parse_ipv6_address, parse_ipv6_interface, parse_ipv6_network,
@@ -377,9 +379,9 @@ def check_inventory(hostvars, hosts, mode='any', settings=None):
         _check_host(hostvars, host, lab.get('calico_lab_provider'), problems, lab.get('calico_ipam_pool_v6'))
     dual = [host for host in hosts if _get(hostvars, host, 'calico_node_address_v6')]
     problems.extend(_check_v6_only(hostvars, hosts, mode, lab))
-    if lab.get('calico_policies') and dual:
-        problems.append('%s: calico_node_address_v6 with calico_policies: the policy role programs IPv4 only '
-                        '(iptables), so IPv6 pods would not be policed; drop one of the two' % _names(dual))
+    if not dual:  # dual-stack hosts get the policy in ip6tables too; without one an IPv6 rule polices nothing
+        problems.extend('%s (hosts: %s)' % (text, _names(hosts))
+                        for text in ipv6_only_rules(check_policies(lab.get('calico_policies'))[0]))
     return lab, problems
 
 
@@ -409,6 +411,10 @@ def _check_v6_only(hostvars, hosts, mode, lab):
                         '(Calico refuses an IPv6 pool with ipipMode other than Never), so an IPv6-only host has no '
                         'IPIP; use BGP mode (playbooks/bgp.yml) or VXLAN mode (playbooks/vxlan.yml)'
                         % (host, _get(hostvars, host, 'calico_node_address_v6')))
+    if lab.get('calico_policies'):
+        # Not built or tested for pods without IPv4: refused rather than half-policed.
+        problems.append('%s: calico_policies with IPv6-only hosts: the policy role is built for IPv4 and dual-stack '
+                        'pods; drop calico_policies or give the hosts IPv4 (dual stack)' % _names(only))
     if lab.get('calico_ipam_pool') is not None and not others:
         problems.append('calico_ipam_pool: %s is an IPv4 pool, but every host is IPv6-only (no calico_node_address); '
                         'drop it or give the hosts IPv4' % lab['calico_ipam_pool'])

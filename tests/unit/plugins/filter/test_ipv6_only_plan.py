@@ -89,6 +89,8 @@ def test_filter_items_are_the_v6_pieces_only():
      ['host-a: calico_workloads[0].ip: 10.10.0.2 is IPv4, but host-a is IPv6-only']),
     (lambda hv: hv['host-a'].update(calico_underlay_gateway='172.16.91.1'), 'vxlan',
      ['host-a: calico_underlay_gateway: 172.16.91.1 is IPv4']),
+    (lambda hv: [hv[h].update(calico_policies=[{'name': 'p', 'selector': 'all()', 'types': ['Ingress']}]) for h in hv],
+     'bgp', ['host-a, host-b: calico_policies with IPv6-only hosts']),
 ])
 def test_refusals_name_host_field_and_value(change, mode, wanted):
     message = refusal(change, mode)
