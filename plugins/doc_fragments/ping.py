@@ -12,7 +12,9 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r'''
 options:
   interval:
-    description: Seconds between requests (at least 0.2, the limit for non-root users too).
+    description:
+      - Seconds between rounds of requests, as C(ping -i); a round also waits for the previous round's replies.
+      - At least 0.01 (the probes run as root; C(ping) refuses less than 0.2 to other users).
     type: float
     default: 0.2
   deadline:
