@@ -13,8 +13,7 @@ class ModuleDocFragment(object):
 options:
   interval:
     description:
-      - Seconds between rounds of requests, as C(ping -i); a round also waits for the previous round's replies.
-      - At least 0.01 (the probes run as root; C(ping) refuses less than 0.2 to other users).
+      - Seconds between rounds of requests (C(ping -i)), at least 0.01; a round also waits for the previous round's replies.
     type: float
     default: 0.2
   deadline:

@@ -35,8 +35,8 @@ ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
 
 # option: (lowest, highest) - every probe is bounded in count and time.
 PING_LIMITS = {'count': (1, 20), 'deadline': (1, 30)}
-# Seconds between rounds: ping's default, and the least a caller may ask (ping's own floor for root is lower;
-# the lab's probers run as root in its namespaces, and a round still waits for the previous one's replies).
+# Seconds between rounds: ping's default, and the least a caller may ask (a round also waits for the
+# previous one's replies, so a short interval sends no faster than the path answers).
 DEFAULT_INTERVAL = 0.2
 MIN_INTERVAL = 0.01
 
