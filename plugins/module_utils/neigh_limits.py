@@ -7,8 +7,8 @@ root namespace. A netns lab of N hosts on one switch, in a BGP full mesh, needs 
 and Debian's default gc_thresh3 of 1024 makes the kernel refuse new entries ("neighbor table overflow";
 connect() gets ENOBUFS) so that half the mesh never comes up. Real Calico nodes each have their own table
 (large clusters raise gc_thresh there for the same reason); the lab's hosts share this machine's, so the
-netns provider raises the limits when a lab needs more, saves what they were, and puts them back when the
-last lab that raised them is removed (if nobody changed them since)."""
+netns provider raises the limits when a lab needs more, saves what they were, and puts them back once
+no host of a lab that needed them is left (each value only if nobody changed it since)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -71,46 +71,50 @@ def current_limits(module):
     return sysctl_access(module, None, [key(f, t) for f in FAMILIES for t in THRESHOLDS])
 
 
-def raise_for(module, lab, plan):
-    """Raise the limits the lab needs. Returns the commands (as `sysctl -w` lines) it ran or, in check
-    mode, would run; records LAB as one that needs the raised limits."""
+def raise_for(module, plan):
+    """Raise the limits the lab of PLAN needs. Returns the commands (as `sysctl -w` lines) it ran or, in check
+    mode, would run; records the lab's hosts as needing the raised limits."""
     current = current_limits(module)
     writes = wanted_limits(entries_needed(plan), current)
     saved = read_saved()
-    needs_record = writes or (saved is not None and lab not in saved['labs'])
+    hosts = set(host['netns'] for host in plan['hosts'])
+    commands = sorted('sysctl -w %s=%s' % (k.replace('/', '.'), v) for k, v in writes.items())
+    needs_record = writes or (saved is not None and not hosts <= set(saved.get('hosts', [])))
     if module.check_mode or not needs_record:
-        return sorted('sysctl -w %s=%s' % (k.replace('/', '.'), v) for k, v in writes.items())
+        return commands
     if saved is None:
-        saved = {'original': dict((k, current[k]) for k in writes), 'set': {}, 'labs': []}
+        saved = {'original': {}, 'set': {}, 'hosts': []}
     for name in writes:
         saved['original'].setdefault(name, current[name])
     saved['set'].update(writes)
-    saved['labs'] = sorted(set(saved['labs']) | {lab})
+    saved['hosts'] = sorted(set(saved.get('hosts', [])) | hosts)
     write_saved(saved)
     sysctl_access(module, None, [], writes)
-    return sorted('sysctl -w %s=%s' % (k.replace('/', '.'), v) for k, v in writes.items())
+    return commands
 
 
-def restore_after(module, lab):
-    """LAB is gone: when it was the last lab that needed the raised limits, put back the values they had
-    before, each only if it still holds what the lab set. Returns the commands run (or due in check mode)."""
+def restore_after(module, removed):
+    """The host namespaces REMOVED are gone: when no namespace of a lab that needed the raised limits is left
+    (labs of any name, also other runs'), put back the values they had before, each only if it still holds
+    what the lab set. Returns the commands run (or due in check mode)."""
     saved = read_saved()
-    if saved is None or lab not in saved['labs']:
+    if saved is None:
         return []
-    labs = [name for name in saved['labs'] if name != lab]
+    left = [name for name in saved.get('hosts', []) if name not in removed and os.path.exists('/run/netns/' + name)]
     writes = {}
-    if not labs:
+    if not left:
         current = current_limits(module)
         writes = dict((name, value) for name, value in saved['original'].items()
                       if current.get(name) == saved['set'].get(name))
     commands = sorted('sysctl -w %s=%s' % (k.replace('/', '.'), v) for k, v in writes.items())
     if module.check_mode:
         return commands
-    if labs:
-        saved['labs'] = labs
-        write_saved(saved)
+    if left:
+        if left != saved.get('hosts'):
+            saved['hosts'] = left
+            write_saved(saved)
         return commands
-    # gc_thresh3 may not go below gc_thresh2: lower thresh2 first, raise nothing here.
+    # gc_thresh2 first: the soft limit goes down before the hard one.
     for name in sorted(writes, key=lambda n: n.endswith('gc_thresh3')):
         sysctl_access(module, None, [], {name: writes[name]})
     os.unlink(SAVED)

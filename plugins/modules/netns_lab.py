@@ -39,8 +39,8 @@ description:
     limits C(net.ipv4.neigh.default.gc_thresh1-3) (and C(net.ipv6...)) set in the root namespace only.
     A lab whose hosts would need more entries than C(gc_thresh2) (about hosts x (hosts - 1) per
     switch, as in a BGP full mesh) gets C(gc_thresh2) and C(gc_thresh3) raised (never lowered), with
-    the values they had saved in C(/run/labnet-calico-neigh-limits.json); O(state=absent) of the last
-    lab that needed them puts them back, each only if it still holds what the lab set. Without this a
+    the values they had saved in C(/run/labnet-calico-neigh-limits.json); O(state=absent) puts them
+    back once no host of any lab that needed them is left, each only if it still holds what was set. Without this a
     100-host mesh loses half its sessions to C(neighbor table overflow).
   - What the module makes is tagged, so that it changes and removes only that. The C(lo) of every
     namespace it makes carries the interface alias C(labnet.calico:netns_lab:<lab>:host) (or
@@ -648,9 +648,9 @@ def run_module(module):
         sysctl_access_many(module, dict((ns, ([], dict.fromkeys(keys, '1'))) for ns, keys in forwarders.items()))
     # The machine's neighbour tables hold the entries of every lab host (see neigh_limits).
     if params['state'] == 'present':
-        extra_commands.extend(neigh_limits.raise_for(module, lab, plan))
+        extra_commands.extend(neigh_limits.raise_for(module, plan))
     else:
-        extra_commands.extend(neigh_limits.restore_after(module, lab))
+        extra_commands.extend(neigh_limits.restore_after(module, remove))
 
     result = {
         'changed': bool(changes or extra_commands),
