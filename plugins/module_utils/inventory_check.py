@@ -61,7 +61,7 @@ DEFAULTS = {
     'calico_vxlan_mode': 'always', 'calico_ipam_pool': None, 'calico_block_size': 26, 'calico_ipam_pool_v6': None,
     'calico_block_size_v6': BLOCK_SIZE_V6[2], 'calico_as_number': 64512,
     'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
-    'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 3, 'calico_bird_wait_timeout': 90,
+    'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 5, 'calico_bird_wait_timeout': 90,
     'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
     'calico_tunnel_mtu': None, 'calico_verify_count': 3, 'calico_verify_deadline': 5, 'calico_policies': [],
 }

@@ -35,6 +35,13 @@ description:
     the host has a route out of another interface.
   - Nothing is created in, attached to or routed through the namespace the module runs in, and no
     real interface is touched; only the namespaces themselves are added there.
+  - The kernel keeps one neighbour table per family (ARP, NDP) for all namespaces of the machine, its
+    limits C(net.ipv4.neigh.default.gc_thresh1-3) (and C(net.ipv6...)) set in the root namespace only.
+    A lab whose hosts would need more entries than C(gc_thresh2) (about hosts x (hosts - 1) per
+    switch, as in a BGP full mesh) gets C(gc_thresh2) and C(gc_thresh3) raised (never lowered), with
+    the values they had saved in C(/run/labnet-calico-neigh-limits.json); O(state=absent) puts them
+    back once no host of any lab that needed them is left, each only if it still holds what was set. Without this a
+    100-host mesh loses half its sessions to C(neighbor table overflow).
   - What the module makes is tagged, so that it changes and removes only that. The C(lo) of every
     namespace it makes carries the interface alias C(labnet.calico:netns_lab:<lab>:host) (or
     C(switch), C(router)); its links carry C(labnet.calico:netns_lab:<lab>:...); the default routes
@@ -231,6 +238,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.inventory_check impo
 from ansible_collections.labnet.calico.plugins.module_utils.netns_plan import (
     BRIDGE, UNDERLAY_ROUTE_PROTO, UPLINK, forward_keys, namespaces, plan_lab, tag,
 )
+from ansible_collections.labnet.calico.plugins.module_utils import neigh_limits
 from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 DEFAULT_DSTS = ('0.0.0.0/0', '::/0')
@@ -638,6 +646,11 @@ def run_module(module):
     iproute.apply(changes)
     if forwarders and not module.check_mode:
         sysctl_access_many(module, dict((ns, ([], dict.fromkeys(keys, '1'))) for ns, keys in forwarders.items()))
+    # The machine's neighbour tables hold the entries of every lab host (see neigh_limits).
+    if params['state'] == 'present':
+        extra_commands.extend(neigh_limits.raise_for(module, plan))
+    else:
+        extra_commands.extend(neigh_limits.restore_after(module, remove))
 
     result = {
         'changed': bool(changes or extra_commands),
