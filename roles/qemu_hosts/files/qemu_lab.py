@@ -367,13 +367,13 @@ def plan(doc):
             action = 'restart'
         else:
             action = 'keep'
+        nics = [{'dev': n['dev'], 'address': n['address'], 'segment': n['segment'], 'address_v6': n.get('address_v6')}
+                for n in vm['nics']]
+        nics.append({'dev': mgmt_dev, 'address': '%s/%d' % (mgmt_guest, mgmt_net.prefixlen), 'segment': None})
         out_vms.append({'name': vm['name'], 'role': vm['role'], 'port': vm['port'], 'run_dir': rdir,
                         'pidfile': pidfile, 'serial_log': serial, 'overlay': overlay,
                         'spec_file': os.path.join(rdir, 'spec.json'), 'spec': spec, 'argv': argv,
-                        'pid': pid, 'action': action, 'cleanup': cleanup, 'gateway': vm['gateway'],
-                        'nics': [{'dev': n['dev'], 'address': n['address'], 'segment': n['segment'],
-                                  'address_v6': n.get('address_v6')} for n in vm['nics']] + [{'dev': mgmt_dev, 'address': '%s/%d' % (
-                                     mgmt_guest, mgmt_net.prefixlen), 'segment': None}]})
+                        'pid': pid, 'action': action, 'cleanup': cleanup, 'gateway': vm['gateway'], 'nics': nics})
 
     # A (re)started switch or pair listener breaks the links of members that keep running.
     by_name = {v['name']: v for v in out_vms}
