@@ -53,11 +53,19 @@ def _pods(plan):
 
 
 def _icmp_allowed(plan, policies):
-    """The ordered pod pairs whose ICMP the policies allow (calico_policy.verdict)."""
+    """{(source, target): the address keys of the families whose ICMP echo the policies allow} of the ordered
+    pod pairs with at least one (calico_policy.verdict, each family judged apart)."""
     normalized = calico_policy.normalize(policies)
     pods = [w for _host, w in _pods(plan)]
-    return set((s['name'], t['name']) for s in pods for t in pods
-               if s['name'] != t['name'] and calico_policy.verdict(normalized, s, t, 1)[0] == 'allow')
+    allowed = {}
+    for s in pods:
+        for t in pods:
+            keys = [key for family, key in ((4, 'ip'), (6, 'ip6')) if s['name'] != t['name'] and s.get(key)
+                    and t.get(key) and calico_policy.verdict(normalized, s, t, 1 if family == 4 else 58,
+                                                             None, family)[0] == 'allow']
+            if keys:
+                allowed[(s['name'], t['name'])] = keys
+    return allowed
 
 
 def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
@@ -73,7 +81,10 @@ def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
         chosen['pairs'] = [p for p in chosen['pairs'] if len(p) > 2]
         chosen['targets'] = []
     netns_pod = dict((w['netns'], w['name']) for _h, w in pods)
-    chosen['pairs'] = [p for p in chosen['pairs'] if (netns_pod[p['source']], p['target']) in allowed]
+    # A pair pings over the families the policies allow it, and is left out when they allow none.
+    chosen['pairs'] = [dict((k, v) for k, v in p.items() if k not in ('ip', 'ip6')
+                            or k in allowed[(netns_pod[p['source']], p['target'])])
+                       for p in chosen['pairs'] if (netns_pod[p['source']], p['target']) in allowed]
     chosen['lab_pairs'] = len(allowed) if not chosen['sampled'] else chosen['lab_pairs']
     chosen['sampled'] = True
     return chosen
@@ -281,6 +292,9 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
                 expected[peer][dev][0] += r['received']
                 expected[peer][dev][1] += r['received']
     sampled = False
+    if families == ['ipv6']:
+        # An IPv6-only lab: say so, rather than an empty IPv4 matrix that reads as passing nothing.
+        lines.append('no IPv4 in this lab: IPv6 only')
     for fam in families:
         key = dict(FAMILY_KEYS)[fam]
         having = len(lab_pods) if families == ['ipv4'] else len([w for _h, w in lab_pods if w.get(key)])

@@ -10,6 +10,8 @@ and the policies, whether a packet from one pod to another is allowed - as Felix
 (docs/policy.md): policies in ``order`` (unset last, then by name); a pod selected by a policy of a
 type denies what no rule of the tier allows for that type; ``Pass`` skips to the end of the tier
 (then the profile allows); ``Log`` logs and goes on; a pod no policy of the type selects allows.
+Each IP family is judged apart: a rule applies to IPv4, IPv6 or both, as Felix renders it into
+iptables and ip6tables (:func:`rule_families`; felix/rules/policy.go FilterRuleToIPVersion).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,12 +27,15 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
 )
 
 POLICY_KEYS = ('name', 'namespace', 'order', 'selector', 'types', 'ingress', 'egress')
-RULE_KEYS = ('action', 'protocol', 'icmp', 'source', 'destination')
+RULE_KEYS = ('action', 'ipVersion', 'protocol', 'icmp', 'source', 'destination')
 ENTITY_KEYS = ('selector', 'notSelector', 'nets', 'notNets', 'ports', 'notPorts')
 ACTIONS = ('Allow', 'Deny', 'Log', 'Pass')
 TYPES = ('Ingress', 'Egress')
-PROTOCOLS = {'TCP': 6, 'UDP': 17, 'ICMP': 1, 'SCTP': 132, 'UDPLite': 136}
-PROTOCOL_NAMES = {6: 'tcp', 17: 'udp', 1: 'icmp', 132: 'sctp', 136: 'udplite'}
+PROTOCOLS = {'TCP': 6, 'UDP': 17, 'ICMP': 1, 'ICMPv6': 58, 'SCTP': 132, 'UDPLite': 136}
+# As iptables-save / ip6tables-save print them (58 is ipv6-icmp in /etc/protocols).
+PROTOCOL_NAMES = {6: 'tcp', 17: 'udp', 1: 'icmp', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite'}
+ICMP_PROTOCOLS = {1: 4, 58: 6}   # ICMP implies ipVersion 4, ICMPv6 6 (felix/calc/rule_convert.go ipVersionToProtoIPVersion)
+ECHO_REQUEST = {4: 8, 6: 128}
 PORT_PROTOCOLS = (6, 17, 132, 136)
 MAX_PORTS = 15          # one iptables multiport match (a range counts twice)
 # The label Calico gives every workload endpoint: its namespace (api v3 LabelNamespace). Pods may not set it.
@@ -75,16 +80,19 @@ def _selector(value, field):
         raise PolicyProblem('%s: %r does not parse: %s' % (field, value, exc))
 
 
-def _nets(value, field):
+def _nets(value, field, negated):
     if not isinstance(value, list) or not value:
-        raise PolicyProblem('%s: %r must be a non-empty list of IPv4 CIDRs' % (field, value))
+        raise PolicyProblem('%s: %r must be a non-empty list of CIDRs' % (field, value))
     nets = []
     for item in value:
         try:
-            nets.append(ipaddress.IPv4Network(str(item), strict=False))
+            net = ipaddress.ip_network(str(item), strict=False)
         except ValueError:
-            raise PolicyProblem('%s: %r is not an IPv4 CIDR (the lab is IPv4 only)' % (field, item))
-    return sorted(set(str(n) for n in nets))
+            raise PolicyProblem('%s: %r is not an IPv4 or IPv6 CIDR' % (field, item))
+        if negated and net.prefixlen == 0:  # libcalico-go validator.go: matches nothing
+            raise PolicyProblem('%s: %s: a catch-all CIDR in a negation matches no traffic' % (field, item))
+        nets.append(net)
+    return [str(n) for n in sorted(set(nets), key=lambda n: (n.version, n))]
 
 
 def _port(item, field):
@@ -137,7 +145,7 @@ def _entity(value, field, protocol, namespace):
         out['selector'] = calico_selector.canonical(calico_selector.parse(_in_namespace(namespace, out.get('selector'))))
     for key in ('nets', 'notNets'):
         if value.get(key) is not None:
-            out[key] = _nets(value[key], '%s.%s' % (field, key))
+            out[key] = _nets(value[key], '%s.%s' % (field, key), key == 'notNets')
     for key in ('ports', 'notPorts'):
         if value.get(key) is not None:
             if protocol not in PORT_PROTOCOLS:
@@ -153,16 +161,14 @@ def _protocol(value, field):
         return PROTOCOLS[value]
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 255:
         return value
-    if value == 'ICMPv6':
-        raise PolicyProblem('%s: ICMPv6: the lab is IPv4 only' % field)
     raise PolicyProblem('%s: %r is not one of %s or a number 1-255' % (field, value, ', '.join(sorted(PROTOCOLS))))
 
 
 def _icmp(value, field, protocol):
     if value is None:
         return None
-    if protocol != 1:
-        raise PolicyProblem('%s: icmp needs protocol ICMP' % field)
+    if protocol not in ICMP_PROTOCOLS:
+        raise PolicyProblem('%s: icmp needs protocol ICMP or ICMPv6' % field)
     if not isinstance(value, dict) or set(value) - set(('type', 'code')) or 'type' not in value:
         raise PolicyProblem('%s: %r must be {type: N} or {type: N, code: M}' % (field, value))
     out = {}
@@ -185,9 +191,42 @@ def _rule(value, field, namespace):
     if action not in ACTIONS:
         raise PolicyProblem('%s.action: %r is not one of %s' % (field, action, ', '.join(ACTIONS)))
     protocol = _protocol(value.get('protocol'), field + '.protocol')
-    return {'action': action, 'protocol': protocol, 'icmp': _icmp(value.get('icmp'), field + '.icmp', protocol),
+    rule = {'action': action, 'protocol': protocol, 'icmp': _icmp(value.get('icmp'), field + '.icmp', protocol),
             'source': _entity(value.get('source'), field + '.source', protocol, namespace),
             'destination': _entity(value.get('destination'), field + '.destination', protocol, namespace)}
+    rule['ip_version'] = _ip_version(value.get('ipVersion'), rule, field)
+    return rule
+
+
+def _ip_version(value, rule, field):
+    """The one family a rule is for (4, 6) or None for both: its ipVersion, else ICMP's or ICMPv6's, else its
+    nets'. Refused as Calico refuses them: a version that the protocol or a CIDR contradicts, and IPv4 and
+    IPv6 CIDRs in one rule (libcalico-go validator.go validateRule; the CEL rules of api/.../policy_common.go)."""
+    if value is not None and (isinstance(value, bool) or value not in (4, 6)):
+        raise PolicyProblem('%s.ipVersion: %r is not 4 or 6' % (field, value))
+    implied = ICMP_PROTOCOLS.get(rule['protocol'])
+    if value is not None and implied is not None and value != implied:
+        raise PolicyProblem('%s.ipVersion: %r, but protocol %s needs ipVersion %d'
+                            % (field, value, 'ICMP' if implied == 4 else 'ICMPv6', implied))
+    version = value if value is not None else implied
+    seen = {}
+    for side in ('source', 'destination'):
+        for key in ('nets', 'notNets'):
+            for net in rule[side].get(key, []):
+                seen.setdefault(ipaddress.ip_network(net).version, '%s.%s.%s' % (field, side, key))
+    if len(seen) > 1:
+        raise PolicyProblem('%s: IPv4 CIDRs (%s) and IPv6 CIDRs (%s) in one rule (Calico refuses them; write two rules)'
+                            % (field, seen[4], seen[6]))
+    for family, where in seen.items():
+        if version is not None and family != version:
+            raise PolicyProblem('%s: IPv%d CIDRs in a rule for IPv%d only (ipVersion or protocol)' % (where, family, version))
+        version = family
+    return version
+
+
+def rule_families(rule):
+    """The IP families a checked rule is rendered for (Felix renders it into iptables for 4, ip6tables for 6)."""
+    return (rule['ip_version'],) if rule['ip_version'] else (4, 6)
 
 
 def _order(value, field):
@@ -259,6 +298,24 @@ def check_policies(value):
     return ordered(policies), problems
 
 
+def _why_ipv6(rule):
+    if rule['protocol'] == 58:
+        return 'protocol ICMPv6'
+    for side in ('source', 'destination'):
+        for key in ('nets', 'notNets'):
+            if rule[side].get(key):
+                return '%s.%s %s' % (side, key, ', '.join(rule[side][key]))
+    return 'ipVersion 6'
+
+
+def ipv6_only_rules(policies):
+    """A problem text for each rule of checked POLICIES that is for IPv6 only, in a lab with no IPv6 host."""
+    return ['calico_policies %s.%s[%d]: %s makes it a rule for IPv6 only, but no host has calico_node_address_v6: '
+            'it would police nothing' % (policy['name'], kind, index, _why_ipv6(rule))
+            for policy in policies for kind in ('ingress', 'egress')
+            for index, rule in enumerate(policy[kind]) if rule['ip_version'] == 6]
+
+
 def ordered(policies):
     """Calico's order: by ``order`` (unset is last), then by name."""
     return sorted(policies, key=lambda p: (p['order'] is None, p['order'] or 0.0, p['namespace'], p['name']))
@@ -292,16 +349,21 @@ def _port_in(port, ranges):
     return port is not None and any(low <= port <= high for low, high in ranges)
 
 
-def _entity_matches(entity, pod, port):
-    """POD ({ip, labels}) and PORT against a rule's source or destination."""
-    ip = ipaddress.IPv4Address(pod['ip'])
+def address(pod, family):
+    """POD's address of FAMILY (4: ip, 6: ip6), or None."""
+    return pod.get('ip' if family == 4 else 'ip6') or None
+
+
+def _entity_matches(entity, pod, port, family):
+    """POD ({ip, ip6, labels}) over FAMILY and PORT against a rule's source or destination."""
+    ip = ipaddress.ip_address(address(pod, family))
     if 'selector' in entity and not selects(entity['selector'], pod):
         return False
     if 'notSelector' in entity and selects(entity['notSelector'], pod):
         return False
-    if 'nets' in entity and not any(ip in ipaddress.IPv4Network(n) for n in entity['nets']):
+    if 'nets' in entity and not any(ip in ipaddress.ip_network(n) for n in entity['nets']):
         return False
-    if 'notNets' in entity and any(ip in ipaddress.IPv4Network(n) for n in entity['notNets']):
+    if 'notNets' in entity and any(ip in ipaddress.ip_network(n) for n in entity['notNets']):
         return False
     if 'ports' in entity and not _port_in(port, entity['ports']):
         return False
@@ -310,18 +372,20 @@ def _entity_matches(entity, pod, port):
     return True
 
 
-def rule_matches(rule, src, dst, protocol, port, icmp_type=8):
-    """Whether RULE matches a packet SRC -> DST (pods) of PROTOCOL (number) to PORT (the source port is
-    taken as unknown: an ephemeral port no rule names)."""
+def rule_matches(rule, src, dst, protocol, port, family=4):
+    """Whether RULE matches a packet SRC -> DST (pods) over FAMILY of PROTOCOL (number) to PORT (the source
+    port is taken as unknown: an ephemeral port no rule names; ICMP is an echo request)."""
+    if family not in rule_families(rule):
+        return False
     if rule['protocol'] is not None and rule['protocol'] != protocol:
         return False
     if rule['icmp'] is not None:
-        if rule['icmp']['type'] != icmp_type or rule['icmp'].get('code', 0) != 0:
+        if rule['icmp']['type'] != ECHO_REQUEST[family] or rule['icmp'].get('code', 0) != 0:
             return False
-    return _entity_matches(rule['source'], src, None) and _entity_matches(rule['destination'], dst, port)
+    return _entity_matches(rule['source'], src, None, family) and _entity_matches(rule['destination'], dst, port, family)
 
 
-def direction_verdict(policies, type_, local, src, dst, protocol, port):
+def direction_verdict(policies, type_, local, src, dst, protocol, port, family=4):
     """'allow' or 'deny' (and the deciding policy) of one direction at pod LOCAL."""
     kind = type_.lower()
     selecting = [p for p in policies if applies(p, type_, local)]
@@ -329,7 +393,7 @@ def direction_verdict(policies, type_, local, src, dst, protocol, port):
         return 'allow', 'profile (no policy selects %s)' % local['name']
     for policy in selecting:
         for index, rule in enumerate(policy[kind]):
-            if not rule_matches(rule, src, dst, protocol, port):
+            if not rule_matches(rule, src, dst, protocol, port, family):
                 continue
             where = '%s %s[%d]' % (policy['name'], kind, index)
             if rule['action'] == 'Allow':
@@ -341,12 +405,13 @@ def direction_verdict(policies, type_, local, src, dst, protocol, port):
     return 'deny', 'end of tier (%s selected by %s)' % (local['name'], ', '.join(p['name'] for p in selecting))
 
 
-def verdict(policies, src, dst, protocol, port=None):
-    """('allow'|'deny', reason) for a new flow SRC -> DST: the source's egress, then the destination's ingress."""
-    result, why = direction_verdict(policies, 'Egress', src, src, dst, protocol, port)
+def verdict(policies, src, dst, protocol, port=None, family=4):
+    """('allow'|'deny', reason) for a new flow SRC -> DST over FAMILY: the source's egress, then the
+    destination's ingress."""
+    result, why = direction_verdict(policies, 'Egress', src, src, dst, protocol, port, family)
     if result == 'deny':
         return result, 'egress: ' + why
-    result, why2 = direction_verdict(policies, 'Ingress', dst, src, dst, protocol, port)
+    result, why2 = direction_verdict(policies, 'Ingress', dst, src, dst, protocol, port, family)
     return result, ('ingress: ' + why2) if result == 'deny' else 'egress: %s; ingress: %s' % (why, why2)
 
 
@@ -363,17 +428,19 @@ def probe_services(policies):
     return sorted(services)
 
 
-def expected_matrix(policies, pods):
-    """{(src, dst, service): ('allow'|'deny', reason)} for every ordered pair of PODS ([{name, ip, labels}])
-    and every service: 'icmp' and each 'tcp/N' / 'udp/N' of :func:`probe_services`."""
+def expected_matrix(policies, pods, family=4):
+    """{(src, dst, service): ('allow'|'deny', reason)} over FAMILY for every ordered pair of PODS ([{name, ip,
+    ip6, labels}]) that both have an address of it, and every service: 'icmp' (echo, ICMPv6's over IPv6)
+    and each 'tcp/N' / 'udp/N' of :func:`probe_services`."""
     services = [('icmp', None)] + probe_services(policies)
     matrix = {}
-    for src in pods:
-        for dst in pods:
+    with_address = [pod for pod in pods if address(pod, family)]
+    for src in with_address:
+        for dst in with_address:
             if src['name'] == dst['name']:
                 continue
             for proto, port in services:
                 label = proto if port is None else '%s/%d' % (proto, port)
-                number = {'icmp': 1, 'tcp': 6, 'udp': 17}[proto]
-                matrix[(src['name'], dst['name'], label)] = verdict(policies, src, dst, number, port)
+                number = {'icmp': 1 if family == 4 else 58, 'tcp': 6, 'udp': 17}[proto]
+                matrix[(src['name'], dst['name'], label)] = verdict(policies, src, dst, number, port, family)
     return matrix

@@ -22,7 +22,11 @@ import hashlib
 
 MAX_LABEL_LENGTH = 512
 IPSET_NAME_MAX = 31     # felix/ipsets/ipset_defs.go MaxIPSetNameLength
-IPSET_PREFIX = 'cali40'  # "cali" + IP version 4 + main-set token "0"
+
+
+def ipset_prefix(family=4):
+    """felix/ipsets/ipset_defs.go NewIPVersionConfig: "cali", the IP version, the main-set token "0"."""
+    return 'cali%d0' % family
 
 
 class SelectorError(ValueError):
@@ -281,9 +285,10 @@ def unique_id(node):
     return 's:' + base64.urlsafe_b64encode(digest).decode('ascii').rstrip('=')
 
 
-def ipset_name(node):
-    """Felix's IP set of the pods NODE selects: ``cali40s:...``, at most 31 characters."""
-    return (IPSET_PREFIX + unique_id(node))[:IPSET_NAME_MAX]
+def ipset_name(node, family=4):
+    """Felix's IP set of the pods NODE selects: ``cali40s:...`` (``cali60s:`` for IPv6: one selector, one id,
+    a set per family), at most 31 characters."""
+    return (ipset_prefix(family) + unique_id(node))[:IPSET_NAME_MAX]
 
 
 def selects(text, labels):

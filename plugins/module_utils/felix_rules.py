@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One host's policy as Felix programs it in iptables mode: the chains, their rule ids, the IP sets.
 
-:func:`render` computes the wanted state of a host (pure: no commands), :func:`parse_save` reads
-``iptables-save -t filter`` and ``ipset save``, :func:`plan` compares the two by Felix's rule ids and
+:func:`render` computes the wanted state of a host for one IP family (pure: no commands; 4 for
+iptables, 6 for ip6tables, as Felix keeps a table per family), :func:`parse_save` reads
+``iptables-save -t filter`` (or ``ip6tables-save``) and ``ipset save``, :func:`plan` compares the two by Felix's rule ids and
 :func:`restore_text` / :func:`ipset_text` write what ``iptables-restore --noflush`` and ``ipset
 restore`` apply. The facts used, with their paths in Calico's source, are in docs/policy.md.
 """
@@ -19,7 +20,9 @@ import re
 from collections import OrderedDict
 
 from ansible_collections.labnet.calico.plugins.module_utils import calico_selector
-from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import PROTOCOL_NAMES, applies, pod_labels
+from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import (
+    PROTOCOL_NAMES, address, applies, pod_labels, rule_families,
+)
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import DEFAULT_K8S_NAMESPACE
 
 CHAIN_PREFIX = 'cali-'          # rule_defs.go ChainNamePrefix: every chain the lab owns
@@ -31,6 +34,10 @@ TIER = 'default'
 WORKLOAD_IFACE_PREFIX = 'cali'
 BUILTIN_JUMPS = (('INPUT', 'cali-INPUT'), ('FORWARD', 'cali-FORWARD'), ('OUTPUT', 'cali-OUTPUT'))
 IPSET_COMMENT = 'comment'       # the lab creates its sets with the comment extension, Felix does not: its tag
+IPSET_FAMILY = {4: 'inet', 6: 'inet6'}      # felix/ipsets/ipset_defs.go IPFamilyV4 / IPFamilyV6
+# static.go ICMPv6Filter: what a workload may always send its host over IPv6, before any egress policy -
+# multicast listener query/report/done, router solicitation, neighbour solicitation and advertisement.
+ICMPV6_TO_HOST = (130, 131, 132, 133, 135, 136)
 _ID_RE = re.compile(r'--comment "?' + COMMENT_PREFIX + r'([A-Za-z0-9_-]{%d})"?' % HASH_LENGTH)
 
 
@@ -104,30 +111,39 @@ def _ports(ranges):
     return ','.join(str(low) if low == high else '%d:%d' % (low, high) for low, high in ranges)
 
 
-def net_set_name(nets):
+def net_set_name(nets, family=4):
     """The lab's IP set for a rule's several nets (Felix matches them with mark blocks instead)."""
     digest = hashlib.sha224(('n:' + ','.join(nets)).encode('utf-8')).digest()
-    return ('cali40n:' + base64.urlsafe_b64encode(digest).decode('ascii').rstrip('='))[:31]
+    return (calico_selector.ipset_prefix(family) + 'n:' + base64.urlsafe_b64encode(digest).decode('ascii').rstrip('='))[:31]
+
+
+def _icmp_match(family, icmp_type, code=None):
+    """felix/iptables/match_builder.go ICMPType / ICMPV6Type (and ...AndCode)."""
+    flag = '-m icmp --icmp-type' if family == 4 else '-m icmp6 --icmpv6-type'
+    return '%s %d%s' % (flag, icmp_type, '' if code is None else '/%d' % code)
 
 
 class Renderer(object):
-    """Renders the chains of one host; ``sets`` collects the IP sets the chains use."""
+    """Renders the chains of one host for one FAMILY; ``sets`` collects the IP sets the chains use."""
 
-    def __init__(self, pods):
+    def __init__(self, pods, family=4):
         self.pods = pods
+        self.family = family
         self.sets = {}
 
     def selector_set(self, selector):
+        """The selector's set of this family: the addresses of this family of the pods it selects."""
         node = calico_selector.parse(selector)
-        name = calico_selector.ipset_name(node)
-        self.sets[name] = sorted(p['ip'] for p in self.pods if calico_selector.evaluate(node, pod_labels(p)))
+        name = calico_selector.ipset_name(node, self.family)
+        self.sets[name] = sorted(address(p, self.family) for p in self.pods
+                                 if address(p, self.family) and calico_selector.evaluate(node, pod_labels(p)))
         return name
 
     def nets_match(self, nets, flag, direction, negated):
         bang = '! ' if negated else ''
         if len(nets) == 1:
             return '%s%s %s' % (bang, flag, nets[0])
-        name = net_set_name(nets)
+        name = net_set_name(nets, self.family)
         self.sets[name] = list(nets)
         return '-m set %s--match-set %s %s' % (bang, name, direction)
 
@@ -151,15 +167,17 @@ class Renderer(object):
             if 'notPorts' in entity:
                 parts.append('-m multiport ! %s %s' % (port_flag, _ports(entity['notPorts'])))
         if rule['icmp'] is not None:
-            icmp = rule['icmp']
-            parts.append('-m icmp --icmp-type %d%s' % (icmp['type'], '/%d' % icmp['code'] if 'code' in icmp else ''))
+            parts.append(_icmp_match(self.family, rule['icmp']['type'], rule['icmp'].get('code')))
         return ' '.join(parts)
 
     def policy_rules(self, policy, direction):
         """policy.go CombineMatchAndActionsForProtoRule: Allow/Pass set their mark and return, Deny drops,
-        Log logs with the prefix calico-packet; the first rule carries PolicyToIptablesChains' comment."""
+        Log logs with the prefix calico-packet; the first rule carries PolicyToIptablesChains' comment.
+        A rule not for this family is left out (policy.go FilterRuleToIPVersion)."""
         bodies = []
         for rule in policy[direction]:
+            if self.family not in rule_families(rule):
+                continue
             match = self.match(rule)
             prefix = match + ' ' if match else ''
             if rule['action'] == 'Log':
@@ -195,16 +213,18 @@ def _endpoint_bodies(policies, direction, from_workload, namespace):
     return bodies
 
 
-def render(host_pods, lab_pods, policies):
-    """The wanted state of one host: {'chains': {name: [rule lines]}, 'jumps': {builtin: line},
-    'sets': {name: [members]}}. HOST_PODS: this host's pods ({name, ip, host_ifname, labels});
-    LAB_PODS: every pod of the lab ({name, ip, labels}); POLICIES: calico_policy.normalize()'s list."""
-    renderer = Renderer(lab_pods)
+def render(host_pods, lab_pods, policies, family=4):
+    """The wanted state of one host in FAMILY's table: {'chains': {name: [rule lines]}, 'jumps': {builtin: line},
+    'sets': {name: [members]}}. HOST_PODS: this host's pods ({name, ip, ip6, host_ifname, labels});
+    LAB_PODS: every pod of the lab ({name, ip, ip6, labels}); POLICIES: calico_policy.normalize()'s list."""
+    renderer = Renderer(lab_pods, family)
     bodies = OrderedDict()
     wildcard = WORKLOAD_IFACE_PREFIX + '+'
     bodies['cali-INPUT'] = ['-i %s -g cali-wl-to-host' % wildcard]
-    bodies['cali-wl-to-host'] = ['-j cali-from-wl-dispatch',
-                                 '%s -j ACCEPT' % _comment('Configured DefaultEndpointToHostAction')]
+    # static.go filterWorkloadToHostChain: over IPv6 the ICMPv6Filter accepts come first (NDP keeps working)
+    ndp = ['-p %s %s -j ACCEPT' % (PROTOCOL_NAMES[58], _icmp_match(6, t)) for t in ICMPV6_TO_HOST] if family == 6 else []
+    bodies['cali-wl-to-host'] = ndp + ['-j cali-from-wl-dispatch',
+                                       '%s -j ACCEPT' % _comment('Configured DefaultEndpointToHostAction')]
     bodies['cali-FORWARD'] = ['-j MARK --set-xmark 0x0/0x%x' % MARK_PASS,
                               '-i %s -j cali-from-wl-dispatch' % wildcard, '-o %s -j cali-to-wl-dispatch' % wildcard,
                               '%s %s -j ACCEPT' % (_comment('Policy explicitly accepted packet.'), _mark(MARK_ACCEPT))]
@@ -266,15 +286,18 @@ def parse_save(text):
     return {'chains': chains, 'builtin': builtin}
 
 
-def parse_ipset_save(text):
-    """``ipset save``: {lab set: sorted members}; a lab set is a cali40 set made with the comment extension."""
+def parse_ipset_save(text, family=None):
+    """``ipset save``: {lab set: sorted members}; a lab set is a cali40 (cali60 for IPv6) set made with the
+    comment extension. FAMILY (4 or 6) keeps that family's sets only."""
+    prefixes = tuple(calico_selector.ipset_prefix(f) for f in ((family,) if family else (4, 6)))
     sets = OrderedDict()
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 3 and words[0] == 'create' and words[1].startswith('cali40') and IPSET_COMMENT in words[3:]:
+        if len(words) >= 3 and words[0] == 'create' and words[1].startswith(prefixes) and IPSET_COMMENT in words[3:]:
             sets[words[1]] = []
         elif len(words) >= 3 and words[0] == 'add' and words[1] in sets:
-            sets[words[1]].append(words[2][:-3] if words[2].endswith('/32') else words[2])
+            member = words[2]
+            sets[words[1]].append(member.rsplit('/', 1)[0] if member.endswith(('/32', '/128')) else member)
     return OrderedDict((name, sorted(members)) for name, members in sets.items())
 
 
@@ -334,9 +357,9 @@ def restore_text(changes, wanted):
     return '\n'.join(lines) + '\n'
 
 
-def ipset_create_text(changes):
+def ipset_create_text(changes, family=4):
     """``ipset restore -exist`` input that creates sets and adds members (run before iptables-restore)."""
-    lines = ['create %s hash:net family inet %s' % (name, IPSET_COMMENT) for name in changes['create']]
+    lines = ['create %s hash:net family %s %s' % (name, IPSET_FAMILY[family], IPSET_COMMENT) for name in changes['create']]
     for name, (add, _delete) in changes['members'].items():
         lines += ['add %s %s' % (name, member) for member in add]
     return '\n'.join(lines) + '\n' if lines else ''

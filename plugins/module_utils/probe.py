@@ -52,13 +52,25 @@ def _set_process_name(name):
         pass
 
 
+def _socket(kind):
+    """One socket for both families (:: with IPV6_V6ONLY off answers IPv4 too), or IPv4 alone where the
+    kernel has no IPv6."""
+    try:
+        sock = socket.socket(socket.AF_INET6, kind)
+    except OSError as exc:
+        if exc.errno != errno.EAFNOSUPPORT:
+            raise
+        return socket.socket(socket.AF_INET, kind), '0.0.0.0'
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    return sock, '::'
+
+
 def _bind(ports):
     sockets = []
     for protocol, port in ports:
-        kind = socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM
-        sock = socket.socket(socket.AF_INET, kind)
+        sock, anywhere = _socket(socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(('0.0.0.0', port))
+        sock.bind((anywhere, port))
         if protocol == 'tcp':
             sock.listen(64)
         sock.setblocking(False)
@@ -169,7 +181,8 @@ def stop_listeners(pids):
 
 
 def _open(protocol, ip, port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM)
+    family = socket.AF_INET6 if ':' in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM if protocol == 'tcp' else socket.SOCK_DGRAM)
     sock.setblocking(False)
     if protocol == 'tcp':
         code = sock.connect_ex((ip, port))

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: calico_policy
-short_description: Program one host's Calico network policy as Felix does in iptables mode
+short_description: Program one host's Calico network policy as Felix does in iptables mode, IPv4 and IPv6
 version_added: 0.2.0
 description:
   - Renders the lab's C(calico_policies) for the pods of this host into the chains Felix programs in
@@ -20,14 +20,19 @@ description:
     C(cali-po-<policy>) per policy that selects a local pod, the namespace profile
     C(cali-pri-kns.default) / C(cali-pro-kns.default) - and the IP sets of the rules' selectors, named
     as Felix names them (C(cali40s:) and a hash of the selector).
+  - With O(ipv6) the same chains are programmed in C(ip6tables) too, as Felix keeps one table per family - a rule
+    whose nets are IPv6 (or whose C(ipVersion) is 6, or whose protocol is C(ICMPv6)) only there, one whose nets
+    are IPv4 (or ICMP) only in C(iptables), any other in both; the selector sets of IPv6 are C(cali60s:) sets of
+    the pods' IPv6 addresses (C(family inet6)); C(cali-wl-to-host) accepts the ICMPv6 of neighbour discovery
+    (types 130-133, 135, 136) before the egress policy, as Felix's C(ICMPv6Filter).
   - Every rule carries Felix's rule id comment (C(cali:) and a hash of the chain and the rules up to it);
     a chain whose ids differ from the wanted ones is rewritten, so a rerun changes nothing and a rule
     deleted by hand is restored.
   - Applies with one C(iptables-restore --noflush) that names only the lab's C(cali-) chains and its
     jumps in C(INPUT), C(FORWARD), C(OUTPUT); no table is flushed. IP sets are changed with C(ipset
     restore); the lab's sets are C(cali40) sets made with the C(comment) extension (Felix makes none so).
-  - O(state=absent) removes the lab's chains, jumps and sets, and nothing else; on a host without
-    C(iptables-save) or C(ipset) it has nothing to remove and changes nothing.
+  - O(state=absent) removes the lab's chains, jumps and sets of both families, and nothing else; on a host
+    without C(iptables-save) (C(ip6tables-save)) or C(ipset) it has nothing to remove there and changes nothing.
   - See C(docs/policy.md) for the layout and the facts from Felix's source it follows.
 author:
   - labnet.calico contributors (@labnet-calico)
@@ -43,9 +48,8 @@ options:
         type: str
         required: true
       ip:
-        description: Pod IPv4 address.
+        description: Pod IPv4 address (none for a pod without one).
         type: str
-        required: true
       host_ifname:
         description: Host end of the pod's veth (C(cali...)).
         type: str
@@ -65,9 +69,7 @@ options:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
       ip6:
-        description:
-          - Ignored - the pod's IPv6 address (a dual-stack lab's plan has it). Policy is programmed for IPv4 only;
-            the inventory check refuses C(calico_policies) in a lab with IPv6 pods.
+        description: The pod's IPv6 address (a dual-stack lab's plan has it), its member in the IPv6 sets.
         type: str
   lab_pods:
     description: Every pod of the lab (the members of the selectors' IP sets).
@@ -80,9 +82,8 @@ options:
         type: str
         required: true
       ip:
-        description: Pod IPv4 address.
+        description: Pod IPv4 address (none for a pod without one).
         type: str
-        required: true
       labels:
         description: The pod's labels.
         type: dict
@@ -101,9 +102,7 @@ options:
         description: Ignored (so the lab plan's pods can be passed as they are).
         type: str
       ip6:
-        description:
-          - Ignored - the pod's IPv6 address (a dual-stack lab's plan has it). Policy is programmed for IPv4 only;
-            the inventory check refuses C(calico_policies) in a lab with IPv6 pods.
+        description: The pod's IPv6 address (a dual-stack lab's plan has it), its member in the IPv6 sets.
         type: str
   policies:
     description:
@@ -112,6 +111,11 @@ options:
     type: list
     elements: dict
     default: []
+  ipv6:
+    description:
+      - Program the IPv6 table (C(ip6tables)) too. Unset, it is when a pod of the lab has an C(ip6).
+      - With O(state=absent) unset removes IPv6 chains wherever C(ip6tables-save) is found.
+    type: bool
   state:
     description: C(present) programs the rules, C(absent) removes the lab's chains and sets.
     type: str
@@ -120,7 +124,8 @@ options:
 extends_documentation_fragment:
   - labnet.calico.attributes
 notes:
-  - Needs C(iptables-save), C(iptables-restore) (the nft backend works) and C(ipset), and root.
+  - Needs C(iptables-save), C(iptables-restore) (the nft backend works) and C(ipset), and root; with O(ipv6)
+    C(ip6tables-save) and C(ip6tables-restore) too.
 '''
 
 EXAMPLES = r'''
@@ -145,22 +150,37 @@ EXAMPLES = r'''
 
 RETURN = r'''
 chains:
-  description: The lab chains wanted on this host (none for O(state=absent)).
+  description: The lab chains wanted on this host in C(iptables) (none for O(state=absent)).
   returned: always
   type: list
   elements: str
 written:
-  description: Chains (re)written by this run.
+  description: Chains (re)written by this run in C(iptables).
   returned: always
   type: list
   elements: str
 deleted:
-  description: Chains removed by this run.
+  description: Chains removed by this run from C(iptables).
+  returned: always
+  type: list
+  elements: str
+chains_v6:
+  description: The lab chains wanted in C(ip6tables) (none without O(ipv6)).
+  returned: always
+  type: list
+  elements: str
+written_v6:
+  description: Chains (re)written by this run in C(ip6tables).
+  returned: always
+  type: list
+  elements: str
+deleted_v6:
+  description: Chains removed by this run from C(ip6tables).
   returned: always
   type: list
   elements: str
 sets:
-  description: The lab IP sets wanted on this host, with their members.
+  description: The lab IP sets wanted on this host (C(cali40) and C(cali60)), with their members.
   returned: always
   type: dict
 '''
@@ -170,17 +190,26 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import check_policies
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_ifname, check_k8s_namespace, parse_ipv4_address, run_argv,
+    LabError, check_ifname, check_k8s_namespace, parse_ipv4_address, parse_ipv6_address, run_argv,
 )
+
+# Per family: the save and restore commands of its table (the IP sets of both are in one `ipset save`).
+TOOLS = {4: ('iptables-save', 'iptables-restore'), 6: ('ip6tables-save', 'ip6tables-restore')}
+SUFFIX = {4: '', 6: '_v6'}
+HEADER = {4: '# iptables', 6: '# ip6tables'}
 
 
 def _pods(items, option, with_ifname):
     pods = []
     for index, item in enumerate(items):
         field = '%s[%d]' % (option, index)
-        pod = {'name': item['name'], 'ip': str(parse_ipv4_address(item['ip'], field + '.ip')),
+        pod = {'name': item['name'],
+               'ip': str(parse_ipv4_address(item['ip'], field + '.ip')) if item.get('ip') else None,
+               'ip6': str(parse_ipv6_address(item['ip6'], field + '.ip6')) if item.get('ip6') else None,
                'labels': dict((str(k), str(v)) for k, v in (item.get('labels') or {}).items()),
                'namespace': check_k8s_namespace(item['namespace'], field + '.namespace')}
+        if not pod['ip'] and not pod['ip6']:
+            raise LabError('%s: pod %s has neither ip nor ip6' % (field, pod['name']))
         if with_ifname:
             pod['host_ifname'] = check_ifname(item['host_ifname'], field + '.host_ifname')
             if not pod['host_ifname'].startswith(felix_rules.WORKLOAD_IFACE_PREFIX):
@@ -190,22 +219,46 @@ def _pods(items, option, with_ifname):
     return pods
 
 
-def read_state(module, binaries):
-    _rc, saved, _err = run_argv(module, [binaries['iptables-save'], '-t', 'filter'])
-    _rc, sets, _err = run_argv(module, [binaries['ipset'], 'save'])
-    return felix_rules.parse_save(saved), felix_rules.parse_ipset_save(sets)
-
-
 def _lab_builtin_lines(current):
     return [line for lines in current['builtin'].values() for line in lines if felix_rules.lab_jump(line)]
 
 
+def _programmed(params, lab_pods):
+    """The families to program: IPv4, and IPv6 when asked or (by default) when a pod of the lab has an ip6.
+    Every other family's lab state is removed where its tools are found (a host no longer dual-stack, teardown)."""
+    if params['state'] == 'absent':
+        return ()
+    ipv6 = params['ipv6'] if params['ipv6'] is not None else any(p['ip6'] for p in lab_pods)
+    return (4, 6) if ipv6 else (4,)
+
+
+def _diff(current, changes, wanted, sets_now):
+    """before/after text of one family's lab state (unchanged chains as saved: the diff shows only this run's)."""
+    after_chains = dict((name, lines if name in changes['write'] else current['chains'][name])
+                        for name, lines in (wanted['chains'] if wanted else {}).items())
+    kept = [line for line in _lab_builtin_lines(current) if line not in changes['unjump']]
+    after_jumps = kept + ['-A' + wanted['jumps'][name][2:].replace(' 1 ', ' ', 1) for name in changes['insert']]
+    return (felix_rules.state_text(current['chains'], _lab_builtin_lines(current), sets_now),
+            felix_rules.state_text(after_chains, after_jumps, wanted['sets'] if wanted else {}))
+
+
+def _apply(module, binaries, family, changes, wanted):
+    text = felix_rules.ipset_create_text(changes, family)
+    if text:
+        run_argv(module, [binaries['ipset'], 'restore', '-exist'], data=text)
+    if changes['write'] or changes['delete'] or changes['insert'] or changes['unjump']:
+        run_argv(module, [binaries[TOOLS[family][1]], '--noflush'], data=felix_rules.restore_text(changes, wanted))
+    text = felix_rules.ipset_cleanup_text(changes)
+    if text:
+        run_argv(module, [binaries['ipset'], 'restore', '-exist'], data=text)
+
+
 def main():
-    pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
+    pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str'),
                        host_ifname=dict(type='str', required=True), labels=dict(type='dict', default={}),
                        namespace=dict(type='str', default='default'), netns=dict(type='str'), workload=dict(type='str'),
                        ip6=dict(type='str'))
-    lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str', required=True),
+    lab_pod_options = dict(name=dict(type='str', required=True), ip=dict(type='str'),
                            labels=dict(type='dict', default={}), namespace=dict(type='str', default='default'),
                            host_ifname=dict(type='str'), netns=dict(type='str'), workload=dict(type='str'),
                            ip6=dict(type='str'))
@@ -214,49 +267,60 @@ def main():
             pods=dict(type='list', elements='dict', options=pod_options, default=[]),
             lab_pods=dict(type='list', elements='dict', options=lab_pod_options, default=[]),
             policies=dict(type='list', elements='dict', default=[]),
+            ipv6=dict(type='bool'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    present = params['state'] == 'present'
     try:
-        wanted = None
-        if params['state'] == 'present':
+        policies, host_pods, lab_pods = [], [], []
+        if present:
             policies, problems = check_policies(params['policies'])
             if problems:
                 raise LabError('policies: %d problem%s, nothing was changed:\n  - %s'
                                % (len(problems), '' if len(problems) == 1 else 's', '\n  - '.join(problems)))
-            wanted = felix_rules.render(_pods(params['pods'], 'pods', True),
-                                        _pods(params['lab_pods'], 'lab_pods', False), policies)
-        binaries = dict((name, module.get_bin_path(name, required=wanted is not None))
-                        for name in ('iptables-save', 'iptables-restore', 'ipset'))
-        if not all(binaries.values()):  # state=absent on a host without iptables: the lab made nothing there
-            module.exit_json(changed=False, chains=[], written=[], deleted=[], sets={})
-        current, sets_now = read_state(module, binaries)
-        changes = felix_rules.plan(current, wanted, sets_now)
-        changed = felix_rules.changed(changes)
-        result = {'changed': changed, 'chains': list(wanted['chains']) if wanted else [],
-                  'written': changes['write'], 'deleted': changes['delete'],
-                  'sets': dict(wanted['sets']) if wanted else {}}
-        if module._diff:
-            # Unchanged chains as saved, so the diff shows only what this run writes.
-            after_chains = dict((name, lines if name in changes['write'] else current['chains'][name])
-                                for name, lines in (wanted['chains'] if wanted else {}).items())
-            kept = [line for line in _lab_builtin_lines(current) if line not in changes['unjump']]
-            after_jumps = kept + ['-A' + wanted['jumps'][name][2:].replace(' 1 ', ' ', 1) for name in changes['insert']]
-            result['diff'] = {
-                'before': felix_rules.state_text(current['chains'], _lab_builtin_lines(current), sets_now),
-                'after': felix_rules.state_text(after_chains, after_jumps, wanted['sets'] if wanted else {})}
-        if changed and not module.check_mode:
-            text = felix_rules.ipset_create_text(changes)
-            if text:
-                run_argv(module, [binaries['ipset'], 'restore', '-exist'], data=text)
-            if changes['write'] or changes['delete'] or changes['insert'] or changes['unjump']:
-                run_argv(module, [binaries['iptables-restore'], '--noflush'],
-                         data=felix_rules.restore_text(changes, wanted))
-            text = felix_rules.ipset_cleanup_text(changes)
-            if text:
-                run_argv(module, [binaries['ipset'], 'restore', '-exist'], data=text)
+            host_pods = _pods(params['pods'], 'pods', True)
+            lab_pods = _pods(params['lab_pods'], 'lab_pods', False)
+        programmed = _programmed(params, lab_pods)
+        binaries = dict((name, module.get_bin_path(name)) for name in ('ipset',) + TOOLS[4] + TOOLS[6])
+        for name in sum((('ipset',) + TOOLS[family] for family in programmed), ()):
+            if not binaries[name]:
+                module.get_bin_path(name, required=True)  # fails, naming the command
+        result = {'changed': False, 'sets': {}, 'diff': {'before': '', 'after': ''}}
+        for family in (4, 6):
+            for key in ('chains', 'written', 'deleted'):
+                result[key + SUFFIX[family]] = []
+        work = []
+        _rc, sets_text, _err = (run_argv(module, [binaries['ipset'], 'save'])
+                                if binaries['ipset'] else (0, '', ''))
+        for family in (4, 6):
+            if not (binaries['ipset'] and binaries[TOOLS[family][0]] and binaries[TOOLS[family][1]]):
+                continue  # a family to clean on a host without its tools: the lab made nothing there
+            wanted = felix_rules.render(host_pods, lab_pods, policies, family) if family in programmed else None
+            rc, saved, _err = run_argv(module, [binaries[TOOLS[family][0]], '-t', 'filter'],
+                                       check_rc=family in programmed)
+            if rc != 0:
+                continue  # a family to clean whose table cannot be read (no IPv6 in this kernel): nothing of the lab
+            current = felix_rules.parse_save(saved)
+            sets_now = felix_rules.parse_ipset_save(sets_text, family)
+            changes = felix_rules.plan(current, wanted, sets_now)
+            result['changed'] = result['changed'] or felix_rules.changed(changes)
+            result['chains' + SUFFIX[family]] = list(wanted['chains']) if wanted else []
+            result['written' + SUFFIX[family]] = changes['write']
+            result['deleted' + SUFFIX[family]] = changes['delete']
+            result['sets'].update(wanted['sets'] if wanted else {})
+            before, after = _diff(current, changes, wanted, sets_now)
+            result['diff']['before'] += '%s\n%s' % (HEADER[family], before)
+            result['diff']['after'] += '%s\n%s' % (HEADER[family], after)
+            work.append((family, changes, wanted))
+        if not module._diff:
+            del result['diff']
+        if not module.check_mode:
+            for family, changes, wanted in work:
+                if felix_rules.changed(changes):
+                    _apply(module, binaries, family, changes, wanted)
     except LabError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

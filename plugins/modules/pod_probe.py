@@ -14,7 +14,7 @@ short_description: Bounded TCP/UDP listeners and TCP/UDP/ICMP probes in pod netw
 version_added: 0.2.0
 description:
   - O(listen) starts one detached listener per pod namespace (forked, C(setns) into C(/run/netns/NAME),
-    no shell) on the given TCP and UDP ports; it answers until O(lifetime) seconds have passed (a TCP
+    no shell) on the given TCP and UDP ports, of IPv4 and IPv6 (one socket on C(::) for both); it answers until O(lifetime) seconds have passed (a TCP
     connection gets a token, a UDP datagram is echoed) and then exits. Their pids are returned.
   - O(probes) opens every connection of a source namespace at once from one forked child in it and
     waits at most O(timeout) seconds - C(open) (TCP handshake done, or the UDP echo came back),
@@ -64,7 +64,7 @@ options:
         type: str
         required: true
       ip:
-        description: Target IPv4 address.
+        description: Target IPv4 or IPv6 address (an ICMP probe of IPv6 is an ICMPv6 echo).
         type: str
         required: true
       protocol:
@@ -129,7 +129,7 @@ results:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.labnet.calico.plugins.module_utils import ping, probe
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, check_netns, parse_ipv4_address
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, check_netns, parse_ip_address
 
 
 def _port(value, field):
@@ -167,7 +167,7 @@ def main():
         for index, item in enumerate(params['probes']):
             field = 'probes[%d]' % index
             source = check_netns(item['source'], field + '.source')
-            ip = str(parse_ipv4_address(item['ip'], field + '.ip'))
+            ip = str(parse_ip_address(item['ip'], field + '.ip'))
             if item['protocol'] == 'icmp':
                 icmp.setdefault(source, []).append(ip)
             else:
@@ -178,7 +178,7 @@ def main():
             probe.stop_listeners(list(pids.values()))
             raise LabError('; '.join(errors))
         answers = probe.probe_from_namespaces(probes, params['timeout']) if probes else {}
-        pings = ping.probe_from_namespaces(icmp, 2, ping.MIN_INTERVAL, 2) if icmp else {}
+        pings = ping.probe_from_namespaces(icmp, 2, ping.DEFAULT_INTERVAL, 2) if icmp else {}
     except LabError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

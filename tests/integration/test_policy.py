@@ -71,7 +71,7 @@ def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
 
     # One run: routes, policy, and verify's matrix - expected from the model, probed in the pods.
     output = assert_play(run_playbook('bgp.yml', inventory), hosts)
-    assert '60 pair/service cells (icmp, tcp/80, udp/53) allowed or denied as calico_policies say' in output
+    assert '60 pair/service cells (IPv4 60; icmp, tcp/80, udp/53) allowed or denied as calico_policies say' in output
     # client -> web: TCP 80 allowed, ICMP and UDP 53 denied; plain -> web: all denied; admin passes.
     assert re.search(r'"%s +D A D +\. +D A D +A A D +A A D"' % re.escape(n['client-1']), output), output[-3000:]
     assert re.search(r'"%s +D D D +A A A +D D D +A A A +\."' % re.escape(n['plain-1']), output), output[-3000:]

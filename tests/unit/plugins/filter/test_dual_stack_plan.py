@@ -25,8 +25,9 @@ def plan(hostvars=None, mode='bgp', **kwargs):
     return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), mode=mode, **kwargs)
 
 
-def refusal(change, mode='bgp', **kwargs):
-    hostvars = copy.deepcopy(DUAL)
+def refusal(change, mode='bgp', base=None, **kwargs):
+    """The plan's error for BASE (default DUAL) after CHANGE."""
+    hostvars = copy.deepcopy(DUAL if base is None else base)
     change(hostvars)
     with pytest.raises(AnsibleFilterError) as info:
         plan(hostvars, mode=mode, **kwargs)
@@ -181,6 +182,22 @@ def everywhere(**values):
     return change
 
 
+def no_v6_everywhere(**values):
+    def change(hostvars):
+        for host in hostvars.values():
+            host.pop('calico_node_address_v6', None)
+            for workload in host['calico_workloads']:
+                workload.pop('ip6', None)
+            host.update(values)
+    return change
+
+
+def test_policies_plan_on_dual_stack_hosts():
+    hostvars = copy.deepcopy(DUAL)
+    everywhere(calico_policies=[{'name': 'p', 'ingress': [{'action': 'Allow', 'protocol': 'ICMPv6'}]}])(hostvars)
+    assert plan(hostvars)['host-a']['block_v6'] == 'fd00:10:244::/122'
+
+
 # (change, mode, kwargs, every piece the message must hold: host, field, value)
 RULES = {
     'node address v6 bad': (on('host-a', calico_node_address_v6='fd00:91::zz/64'), 'bgp', {},
@@ -231,11 +248,12 @@ RULES = {
                               ['host-a', 'host-b', 'fd00:92::/64', 'one IPv6 subnet', 'BGP mode']),
     'ipip across v6 subnets': (on('host-b', calico_node_address_v6='fd00:92::202/64'), 'ipip', {},
                                ['one IPv6 subnet', 'IPIP carries IPv4 only']),
-    'ipv6-only host': (on('host-a', calico_node_address=None), 'bgp', {},
-                       ['host-a: calico_node_address is missing', 'IPv6-only hosts are not supported',
-                        'fd00:91::201/64']),
-    'policies with ipv6': (everywhere(calico_policies=[{'name': 'p', 'selector': 'all()', 'types': ['Ingress']}]),
-                           'bgp', {}, ['host-a, host-b: calico_node_address_v6 with calico_policies', 'IPv4 only']),
+    'ipv6-only host beside a dual-stack one': (on('host-a', calico_node_address=None), 'bgp', {},
+                                               ['host-a: IPv6-only', 'beside host-b', 'IPv6-only on every host or on none']),
+    # Dual-stack hosts get policy in both families; an IPv6-only rule in a lab with no IPv6 host polices nothing.
+    'ipv6 rule without ipv6 hosts': (
+        no_v6_everywhere(calico_policies=[{'name': 'p', 'ingress': [{'action': 'Allow', 'protocol': 'ICMPv6'}]}]),
+        'bgp', {'pool_v6': None}, ['calico_policies p.ingress[0]', 'IPv6 only', 'ICMPv6', 'hosts: host-a, host-b']),
     'pool v6 differs between hosts': (on('host-a', calico_ipam_pool_v6='fd00:10:245::/48'), 'bgp', {},
                                       ['calico_ipam_pool_v6', 'lab-wide']),
 }
