@@ -4,8 +4,8 @@ processes in one run, one after the other:
 
     raw up | raw down | roles bring-up | roles re-apply (must say changed=0) | verify.yml | teardown.yml
 
-Writes benchmarks/results/sweep.csv and, when matplotlib is there, sweep.png (benchmarks/sweep.sh
-installs it into .venv first). Run as root from the checkout, under the lab lock:
+Writes benchmarks/results/sweep.csv (a size measured again replaces its row, the other sizes' rows
+stay) and, when matplotlib is there, sweep.png (benchmarks/sweep.sh installs it into .venv first). Run as root from the checkout, under the lab lock:
 
     flock /tmp/labnet-lab.lock benchmarks/sweep.sh 2x4 2x256 32x8
 
@@ -23,7 +23,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 BIN = os.path.join(ROOT, '.venv', 'bin')
 RESULTS = os.path.join(ROOT, 'benchmarks', 'results')
 FIELDS = ['hosts', 'pods', 'raw_up_s', 'roles_up_s', 'up_ratio', 'roles_reapply_s', 'reapply_ratio',
-          'reapply_changed', 'verify_s', 'verify_pairs', 'teardown_s']
+          'reapply_changed', 'verify_s', 'verify_pairs', 'teardown_s', 'measured']
 LIMIT = 1800   # seconds for any one step
 
 
@@ -59,7 +59,7 @@ def measure(hosts, pods, log):
     with open(inventory, 'w') as out:
         subprocess.run([sys.executable, os.path.join(ROOT, 'benchmarks', 'make-inventory.py'), str(hosts), str(pods)],
                        stdout=out, check=True, timeout=60)
-    row = {'hosts': hosts, 'pods': pods}
+    row = {'hosts': hosts, 'pods': pods, 'measured': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}
     try:
         row['raw_up_s'] = timed(raw + ['up', str(hosts), str(pods)], log)[0]
     finally:
@@ -76,6 +76,22 @@ def measure(hosts, pods, log):
     row['up_ratio'] = row['roles_up_s'] / row['raw_up_s']
     row['reapply_ratio'] = row['roles_reapply_s'] / row['raw_up_s']
     return row
+
+
+def merged(path, rows):
+    """ROWS, and the rows of an earlier sweep's CSV at PATH for the sizes ROWS does not have: sizes too
+    long for one lock hold can be run one at a time (the CSV says each row's own figures)."""
+    sizes = set((r['hosts'], r['pods']) for r in rows)
+    kept = []
+    if os.path.exists(path):
+        with open(path, newline='') as old:
+            for row in csv.DictReader(old):
+                row = dict((k, float(v) if k.endswith(('_s', '_ratio')) and v not in ('', None) else v)
+                           for k, v in row.items())
+                row['hosts'], row['pods'] = int(row['hosts']), int(row['pods'])
+                if (row['hosts'], row['pods']) not in sizes:
+                    kept.append(row)
+    return sorted(kept + rows, key=lambda r: (r['hosts'], r['pods']))
 
 
 def chart(rows, path):
@@ -113,11 +129,12 @@ def main(sizes):
         parsed.append((int(match.group(1)), int(match.group(2))))
     os.makedirs(RESULTS, exist_ok=True)
     log = os.path.join(RESULTS, 'sweep.log')
-    open(log, 'w').close()
+    open(log, 'a').close()
     rows = []
     for hosts, pods in parsed:
         rows.append(measure(hosts, pods, log))
         print('  '.join('%s=%s' % (k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in rows[-1].items()), flush=True)
+    rows = merged(os.path.join(RESULTS, 'sweep.csv'), rows)
     with open(os.path.join(RESULTS, 'sweep.csv'), 'w', newline='') as out:
         writer = csv.DictWriter(out, FIELDS)
         writer.writeheader()

@@ -52,6 +52,7 @@ case "${1:-}" in
       kill -0 "$pid" 2>/dev/null && { echo "dockerd: $pid still runs after 30s; killing it" >&2; kill -KILL "$pid"; }
     fi
     rm -f "$pid_file"
+    rmdir "$run_dir" 2>/dev/null || true   # empty once the engine removed its own pid file
     # The namespace goes only when nothing of the engine is left in it.
     if [ -e "/run/netns/$netns" ] && [ -z "$(ip netns pids "$netns" 2>/dev/null)" ]; then ip netns delete "$netns"; fi
     echo "dockerd: stopped" ;;

@@ -12,7 +12,8 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r'''
 options:
   interval:
-    description: Seconds between requests (at least 0.2, the limit for non-root users too).
+    description:
+      - Seconds between rounds of requests (C(ping -i)), at least 0.01; a round also waits for the previous round's replies.
     type: float
     default: 0.2
   deadline:

@@ -12,7 +12,7 @@ import json
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.labnet.calico.plugins.module_utils.bird import (
-    established, parse_show_protocols, session_name,
+    established, hash_router_id, parse_show_protocols, session_name,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError, parse_ipv4_address
 
@@ -85,24 +85,30 @@ def _bird_config(plan, host, route_reflectors, cluster_id, as_number):
         kind = _session_kind(host, peer['name'], reflectors)
         if kind is None:
             continue
-        sessions.append(_session(kind[0], kind[1], peer['name'], me['node_ip'], peer['node_ip'], 'ipv4'))
+        if me['node_ip'] and peer['node_ip']:  # no IPv4 sessions in an IPv6-only lab (bird.cfg.template)
+            sessions.append(_session(kind[0], kind[1], peer['name'], me['node_ip'], peer['node_ip'], 'ipv4'))
         if peer['name'] in v6_names:
             # As calico-node's bird6: a session of its own between the two v6 addresses.
             sessions_v6.append(_session(kind[0], kind[1], peer['name'], me_v6, peer['node_ip_v6'], 'ipv6'))
+    v4_peers = [peer for peer in me['peers'] if me['node_ip'] and peer['node_ip']]
     return {
-        # Also for IPv6: a router id is 4 octets even in MP-BGP (bgp_processor.go populateNodeConfig).
-        'router_id': me['node_ip'],
+        # Also for IPv6: a router id is 4 octets even in MP-BGP (bgp_processor.go populateNodeConfig); a
+        # host without IPv4 gets calico-node's CALICO_ROUTER_ID=hash id (module_utils/bird.py hash_router_id).
+        'router_id': me['node_ip'] or hash_router_id(host),
+        # False on an IPv6-only host: no IPv4 table, block, kernel protocol or session ("IPv4 disabled on
+        # this node." in node/filesystem/etc/calico/confd/templates/bird.cfg.template).
+        'ipv4': bool(me['node_ip']),
         'as_number': _check_as_number(as_number),
         'route_reflector': host in reflectors,
         'cluster_id': str(parse_ipv4_address(cluster_id, 'calico_route_reflector_cluster_id')),
         'block': me['block'],
-        'peer_blocks': [peer['block'] for peer in me['peers']],
+        'peer_blocks': [peer['block'] for peer in v4_peers],
         'sessions': sessions + sessions_v6,
         # How BIRD reaches each peer's next hop: over the underlay, or into tunl0 (onlink) when the
         # lab encapsulates toward that peer (IPIP always, or cross_subnet to another subnet).
         'next_hops': [{'address': peer['node_ip'], 'peer': peer['name'],
                        'dev': 'tunl0' if peer['encapsulate'] else me['underlay_dev'],
-                       'onlink': bool(peer['encapsulate'])} for peer in me['peers']],
+                       'onlink': bool(peer['encapsulate'])} for peer in v4_peers],
         # IPv6: None and empty lists on a host without IPv6, so that its configuration is IPv4 only.
         'node_ip_v6': me_v6 or None,
         'block_v6': (me.get('block_v6') or None) if me_v6 else None,
@@ -173,8 +179,10 @@ def bird_report(plan, protocols_by_host, routes_by_host, route_reflectors=None, 
             failures.append('%s: could not read its routes' % host)
             continue
         by_dest = dict((route.get('dst'), route) for route in routes)
-        learned = _check_routes(host, by_dest, config['block'], config['peer_blocks'], config['next_hops'],
-                                check_devices, failures)
+        learned = 0
+        if config['ipv4']:
+            learned = _check_routes(host, by_dest, config['block'], config['peer_blocks'], config['next_hops'],
+                                    check_devices, failures)
         sessions_up = len([s for s in config['sessions'] if s['name'] in up])
         reflector = ' (route reflector)' if config['route_reflector'] else ''
         if not config['node_ip_v6']:

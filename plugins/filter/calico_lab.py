@@ -71,11 +71,18 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
         raise LabError('group calico_nodes is empty')
     if ipip_mode not in ('always', 'cross_subnet'):
         raise LabError('calico_ipip_mode / calico_vxlan_mode: %r is not always or cross_subnet' % ipip_mode)
-    blocks = _blocks(hostvars, hosts, pool, block_size)
+    # IPv6-only hosts (calico_node_address_v6 alone; check_inventory allows only all-or-none) have no
+    # IPv4 at all: None in every IPv4 key, no IPv4 block, pods without ip.
+    v4_hosts = [host for host in hosts if _host_value(hostvars, host, 'calico_node_address')
+                or not _host_value(hostvars, host, 'calico_node_address_v6')]
+    blocks = _blocks(hostvars, v4_hosts, pool, block_size) if v4_hosts else {}
     plan_v6 = dual_stack.plan_v6(hostvars, hosts, str(v6[0]) if v6[0] else None, v6[1])
     plan, node_ips, pod_names, pod_ips = {}, {}, {}, {}
     for host in hosts:
         address_text = _host_value(hostvars, host, 'calico_node_address')
+        if host not in v4_hosts:
+            plan[host] = _v6_only_host(hostvars, host, plan_v6[host], pod_names, pod_ips)
+            continue
         if not address_text:
             raise LabError('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
         address = parse_ipv4_interface(address_text, '%s: calico_node_address' % host, default_prefix=24)
@@ -95,13 +102,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
             raise LabError('%s: calico_workloads must be a list of {name, ip}' % host)
         for index, item in enumerate(items):
             field = '%s: calico_workloads[%d]' % (host, index)
-            if not isinstance(item, dict) or not item.get('name'):
-                raise LabError('%s: each workload needs a name' % field)
-            name = check_netns(str(item['name']), field + '.name')
-            if name in pod_names:
-                raise LabError('%s.name: %s is also a pod of %s (pod names are namespace names and must be '
-                               'unique across the lab)' % (field, name, pod_names[name]))
-            pod_names[name] = host
+            workload = _workload(host, index, item, pod_names)
             ip = None
             if item.get('ip'):
                 ip = parse_ipv4_address(item['ip'], field + '.ip')
@@ -111,8 +112,8 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
                     raise LabError('%s.ip: %s is already used on %s (the tunnel address or another pod)'
                                    % (field, ip, host))
                 used.add(ip)
-            namespace = check_k8s_namespace(item.get('namespace', DEFAULT_K8S_NAMESPACE), field + '.namespace')
-            workloads.append({'name': name, 'ip': ip, 'namespace': namespace, 'labels': dict(item.get('labels') or {})})
+            workload['ip'] = ip
+            workloads.append(workload)
         free = (ip for ip in block if ip not in used and ip != block.broadcast_address)
         for workload in workloads:
             if workload['ip'] is None:
@@ -125,12 +126,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
             if str(workload['ip']) in pod_ips:
                 raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip'], pod_ips[str(workload['ip'])]))
             pod_ips[str(workload['ip'])] = workload['name']
-        dual_stack.assign_ip6(host, plan_v6[host]['block_v6'], plan_v6[host]['tunnel_address_v6'], workloads, items)
-        for workload in workloads:
-            if workload['ip6'] is not None:
-                if workload['ip6'] in pod_ips:
-                    raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip6'], pod_ips[workload['ip6']]))
-                pod_ips[workload['ip6']] = workload['name']
+        _assign_ip6(host, plan_v6[host], workloads, items, pod_ips)
         plan[host] = {
             'node_address': str(address),
             'node_ip': str(address.ip),
@@ -140,14 +136,7 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
             'block': str(block),
             'tunnel_address': str(tunnel),
             'vtep_mac': vtep_mac(host),
-            # Calico's workload id <namespace>.<pod> names the host end; the pod's network namespace
-            # keeps the pod's name.
-            'workloads': [{'name': w['name'], 'ip': str(w['ip']), 'ip6': w['ip6'], 'netns': w['name'],
-                           'namespace': w['namespace'],
-                           'workload': workload_id(w['namespace'], w['name']),
-                           'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name'])),
-                           'labels': w['labels']}
-                          for w in workloads],
+            'workloads': _plan_workloads(workloads),
         }
         plan[host].update(plan_v6[host])
     for host in hosts:
@@ -157,7 +146,14 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
             if other == host:
                 continue
             peer = plan[other]
-            same_subnet = peer['subnet'] == me['subnet']
+            same_subnet = peer['subnet'] == me['subnet'] and me['subnet'] is not None
+            if not (me['node_ip'] and peer['node_ip']):
+                # IPv6-only: nothing IPv4 between the two.
+                item = dict((key, None) for key in ('node_ip', 'block', 'tunnel_address', 'vtep_mac'))
+                item.update(name=other, same_subnet=False, encapsulate=False)
+                item.update(dual_stack.peer_v6(me, peer, (host, other), mode, ipip_mode))
+                me['peers'].append(item)
+                continue
             if mode == 'bgp' and not same_subnet:
                 raise LabError('%s (%s) and %s (%s) are not on one L2 segment: BGP mode routes pod blocks '
                                'straight to the peer\'s underlay address, which needs one subnet. Use IPIP '
@@ -172,20 +168,65 @@ def _plan(hostvars, hosts, pool, block_size, mode, ipip_mode, v6=(None, dual_sta
     return plan
 
 
+def _workload(host, index, item, pod_names):
+    """A workload's name (unique across the lab), Kubernetes namespace and labels; its addresses come later."""
+    field = '%s: calico_workloads[%d]' % (host, index)
+    if not isinstance(item, dict) or not item.get('name'):
+        raise LabError('%s: each workload needs a name' % field)
+    name = check_netns(str(item['name']), field + '.name')
+    if name in pod_names:
+        raise LabError('%s.name: %s is also a pod of %s (pod names are namespace names and must be '
+                       'unique across the lab)' % (field, name, pod_names[name]))
+    pod_names[name] = host
+    namespace = check_k8s_namespace(item.get('namespace', DEFAULT_K8S_NAMESPACE), field + '.namespace')
+    return {'name': name, 'ip': None, 'namespace': namespace, 'labels': dict(item.get('labels') or {})}
+
+
+def _assign_ip6(host, host_v6, workloads, items, pod_ips):
+    dual_stack.assign_ip6(host, host_v6['block_v6'], host_v6['tunnel_address_v6'], workloads, items)
+    for workload in workloads:
+        if workload['ip6'] is not None:
+            if workload['ip6'] in pod_ips:
+                raise LabError('%s: pod address %s is also %s\'s' % (host, workload['ip6'], pod_ips[workload['ip6']]))
+            pod_ips[workload['ip6']] = workload['name']
+
+
+def _plan_workloads(workloads):
+    # Calico's workload id <namespace>.<pod> names the host end; the pod's network namespace keeps the
+    # pod's name. ip is None on an IPv6-only host.
+    return [{'name': w['name'], 'ip': None if w['ip'] is None else str(w['ip']), 'ip6': w['ip6'], 'netns': w['name'],
+             'namespace': w['namespace'], 'workload': workload_id(w['namespace'], w['name']),
+             'host_ifname': workload_host_ifname(workload_id(w['namespace'], w['name'])), 'labels': w['labels']}
+            for w in workloads]
+
+
+def _v6_only_host(hostvars, host, host_v6, pod_names, pod_ips):
+    """The plan of an IPv6-only host: None in every IPv4 key, pods with ip6 only."""
+    items = _host_value(hostvars, host, 'calico_workloads', [])
+    if not isinstance(items, list):
+        raise LabError('%s: calico_workloads must be a list of {name, ip6}' % host)
+    workloads = [_workload(host, index, item, pod_names) for index, item in enumerate(items)]
+    _assign_ip6(host, host_v6, workloads, items, pod_ips)
+    item = dict.fromkeys(('node_address', 'node_ip', 'subnet', 'block', 'tunnel_address', 'vtep_mac'))
+    item.update(host_v6, workloads=_plan_workloads(workloads),
+                underlay_dev=check_ifname(_host_value(hostvars, host, 'calico_underlay_dev', 'eth0'),
+                                          '%s: calico_underlay_dev' % host))
+    return item
+
+
 def lab_blocks_summary(plan):
     """One line per host, for the play's output."""
-    return ['%s %s block %s%s pods %s'
-            % (host, item['node_address'], item['block'],
-               ' %s block %s' % (item['node_address_v6'], item['block_v6']) if item.get('block_v6') else '',
-               ', '.join('%s=%s' % (w['name'], w['ip'] + ('/%s' % w['ip6'] if w.get('ip6') else ''))
-                         for w in item['workloads']))
+    return [' '.join((['%s %s block %s' % (host, item['node_address'], item['block'])] if item['block'] else [host])
+                     + (['%s block %s' % (item['node_address_v6'], item['block_v6'])] if item.get('block_v6') else [])
+                     + ['pods %s' % ', '.join('%s=%s' % (w['name'], '/'.join(a for a in (w['ip'], w.get('ip6')) if a))
+                                              for w in item['workloads'])])
             for host, item in sorted(plan.items())]
 
 
 def workload_veths(host_plan):
     """Items for calico_veth's ``workloads``."""
-    return [dict({'workload': w['workload'], 'netns': w['netns'], 'host_ifname': w['host_ifname'],
-                  'address': w['ip']}, **dual_stack.veth_address6(w))
+    return [dict({'workload': w['workload'], 'netns': w['netns'], 'host_ifname': w['host_ifname']},
+                 **dict(({'address': w['ip']} if w['ip'] else {}), **dual_stack.veth_address6(w)))
             for w in host_plan['workloads']]
 
 
@@ -194,17 +235,25 @@ def workload_routes(host_plan, pod_ifname='eth0'):
     pod with ip6 also the host's /128 and the pod's IPv6 default route ('::/0'; 'default' is IPv4's)."""
     routes = []
     for w in host_plan['workloads']:
-        routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
-        routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
-        routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
+        if w['ip']:  # none of it for a pod of an IPv6-only host
+            routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
+            routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
+            routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
         routes.extend(dual_stack.workload_routes_v6(w, pod_ifname))
     return routes
 
 
 def host_end_interfaces(host_plan):
-    """proxy_arp's interfaces: each pod's host end; one of a pod with ip6 also with ipv6 (its IPv6 sysctls)."""
-    return [{'name': w['host_ifname'], 'ipv6': True} if w.get('ip6') else w['host_ifname']
+    """proxy_arp's interfaces: each pod's host end; one of a pod with ip6 also with ipv6 (its IPv6 sysctls);
+    one of a pod without ip (an IPv6-only host) with its IPv4 settings left alone, as the CNI plugin writes
+    them only for a pod with IPv4 (configureSysctls, hasIPv4, in cni-plugin/pkg/dataplane/linux/dataplane_linux.go)."""
+    return [w['host_ifname'] if not w.get('ip6') else {'name': w['host_ifname'], 'ipv6': True} if w['ip']
+            else dict({'name': w['host_ifname'], 'ipv6': True}, **dict.fromkeys(IPV4_HOST_END_SYSCTLS))
             for w in host_plan['workloads']]
+
+
+# proxy_arp's IPv4 options of a host end (accept_ra, IPv6, stays).
+IPV4_HOST_END_SYSCTLS = ('proxy_arp', 'proxy_delay', 'forwarding', 'route_localnet', 'rp_filter')
 
 
 def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
@@ -216,9 +265,11 @@ def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
     vxlan-v6.calico's: by default MTU less 20, Felix's VXLAN overheads being 50 and 70 bytes
     (felix/dataplane/linux/int_dataplane.go vxlanMTUOverhead, vxlanV6MTUOverhead).
     """
-    routes = [{'dest': host_plan['block'], 'type': 'blackhole'}]
+    routes = [{'dest': host_plan['block'], 'type': 'blackhole'}] if host_plan['block'] else []
     route_mtu = {'mtu': int(mtu)} if mtu else {}
     for peer in host_plan['peers']:
+        if not peer['block']:
+            continue
         if mode == 'ipip' and peer['encapsulate']:
             routes.append(dict({'dest': peer['block'], 'via': peer['node_ip'], 'dev': 'tunl0', 'onlink': True},
                                **route_mtu))
@@ -250,9 +301,9 @@ def gateway_neighbour(netns, pod_ifname='eth0'):
 
 def netns_host(hostvars_of_host):
     """netns_lab input for one inventory host; address6/gateway6 when it has IPv6."""
-    item = {'name': hostvars_of_host['inventory_hostname'], 'address': hostvars_of_host['calico_node_address'],
-            'dev': hostvars_of_host.get('calico_underlay_dev') or 'eth0',
-            'gateway': hostvars_of_host.get('calico_underlay_gateway')}
+    item = {'name': hostvars_of_host['inventory_hostname'], 'dev': hostvars_of_host.get('calico_underlay_dev') or 'eth0'}
+    if hostvars_of_host.get('calico_node_address'):  # not on an IPv6-only host
+        item.update(address=hostvars_of_host['calico_node_address'], gateway=hostvars_of_host.get('calico_underlay_gateway'))
     if hostvars_of_host.get('calico_node_address_v6'):
         item['address6'] = str(hostvars_of_host['calico_node_address_v6'])
         item['gateway6'] = hostvars_of_host.get('calico_underlay_gateway_v6')
@@ -261,7 +312,7 @@ def netns_host(hostvars_of_host):
 
 def lab_pods(plan):
     """Every pod of the lab as {name, ip} (and ip6 when it has one): the targets of pod_ping."""
-    return [dict({'name': w['name'], 'ip': w['ip']}, **({'ip6': w['ip6']} if w.get('ip6') else {}))
+    return [dict((key, w[key]) for key in ('name', 'ip', 'ip6') if w.get(key))
             for host in sorted(plan) for w in plan[host]['workloads']]
 
 
@@ -282,14 +333,16 @@ def capture_probes(plan, host, policies=None):
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        pairs = [(s, t) for s in mine for t in theirs if echo(s, t, 4)]
-        both = [(s, t) for s, t in pairs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
-        if pairs:
-            source, target = (both or pairs)[0]
-            probes.append(dict({'source': source['netns'], 'source_ip': source['ip'],
-                                'target': target['name'], 'ip': target['ip']},
-                               # over IPv6 as well when both pods have it (pod_capture probes each family)
-                               **({'source_ip6': source['ip6'], 'ip6': target['ip6']} if both else {})))
+        # A pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone.
+        pairs = [(s, t) for s in mine for t in theirs if s['ip'] and t['ip'] and echo(s, t, 4)]
+        pairs6 = [(s, t) for s in mine for t in theirs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
+        both = [pair for pair in pairs if pair in pairs6]
+        if pairs or pairs6:
+            source, target = (both or pairs or pairs6)[0]
+            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if (source, target) in pairs else {}
+            # over IPv6 as well when both pods have it (pod_capture probes each family)
+            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if (source, target) in pairs6 else {}
+            probes.append(dict({'source': source['netns'], 'target': target['name']}, **dict(v4, **v6)))
     return probes
 
 
@@ -307,7 +360,7 @@ def capture_report(captures, plan, policies=None):
         # A host with pods and peers must have captured every probe: no result is no proof.
         got = set((r['source'], r['target'], r.get('family') or 'ipv4') for r in results)
         for wanted in capture_probes(plan, host, policies) if host in plan else []:
-            for family in ['ipv4'] + (['ipv6'] if wanted.get('ip6') else []):
+            for family in (['ipv4'] if wanted.get('ip') else []) + (['ipv6'] if wanted.get('ip6') else []):
                 if (wanted['source'], wanted['target'], family) not in got:
                     failures.append('%s: %s -> %s%s: no capture result (the capture did not run)'
                                     % (host, wanted['source'], wanted['target'], ' over IPv6' if family == 'ipv6' else ''))

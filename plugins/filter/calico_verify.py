@@ -292,6 +292,9 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
                 expected[peer][dev][0] += r['received']
                 expected[peer][dev][1] += r['received']
     sampled = False
+    if families == ['ipv6']:
+        # An IPv6-only lab: say so, rather than an empty IPv4 matrix that reads as passing nothing.
+        lines.append('no IPv4 in this lab: IPv6 only')
     for fam in families:
         key = dict(FAMILY_KEYS)[fam]
         having = len(lab_pods) if families == ['ipv4'] else len([w for _h, w in lab_pods if w.get(key)])

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import re
 import time
 
@@ -24,6 +25,17 @@ SESSION_PREFIXES = {'mesh': 'Mesh_', 'reflector': 'Node_'}
 _PROTOCOL_ROW = re.compile(
     r'^(?P<name>\S+)\s+(?P<proto>\S+)\s+(?P<table>\S+)\s+(?P<state>up|down|start|stop|flush|init|\S+)\s+'
     r'(?P<since>\d\S*(?: \d\S*)?)\s*(?P<info>.*)$')
+
+
+def hash_router_id(node_name):
+    """The router id calico-node gives a node with CALICO_ROUTER_ID=hash, the setting for IPv6-only nodes
+    (BGP router ids are 4 octets even for IPv6): the first 4 bytes of a SHA-256 of the node name as an
+    IPv4 address, the first byte less 32 when above 223 (no multicast or reserved id), as HashToIPv4 in
+    confd/pkg/resource/template/util.go, called by populateNodeConfig in confd/pkg/backends/calico/bgp_processor.go."""
+    digest = bytearray(hashlib.sha256(node_name.encode('utf-8')).digest()[:4])
+    if digest[0] > 223:
+        digest[0] -= 32
+    return '.'.join(str(byte) for byte in digest)
 
 
 def session_name(peer_ip, kind='mesh'):

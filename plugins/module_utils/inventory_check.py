@@ -45,6 +45,8 @@ _SPECIAL_V6 = [(ipaddress.IPv6Network(net), why) for net, why in (
     ('ff00::/8', 'multicast'))]
 # Calico's IPv6 block sizes (api/pkg/apis/projectcalico/v3/ippool.go, BlockSize: 116-128, default 122).
 BLOCK_SIZE_V6 = (116, 128, 122)
+# What an IPv6-only host (calico_node_address_v6 without calico_node_address) must not be given.
+IPV4_HOST_FIELDS = ('calico_pod_cidr', 'calico_tunnel_address', 'calico_underlay_gateway')
 
 # Lab-wide variables: name -> (default, checker). Every lab host must see the same value.
 LAB_WIDE = (
@@ -59,7 +61,7 @@ DEFAULTS = {
     'calico_vxlan_mode': 'always', 'calico_ipam_pool': None, 'calico_block_size': 26, 'calico_ipam_pool_v6': None,
     'calico_block_size_v6': BLOCK_SIZE_V6[2], 'calico_as_number': 64512,
     'calico_route_reflectors': [], 'calico_route_reflector_cluster_id': '244.0.0.1', 'calico_bird_hold_time': 30,
-    'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 3, 'calico_bird_wait_timeout': 90,
+    'calico_bird_keepalive_time': 10, 'calico_bird_connect_retry': 5, 'calico_bird_wait_timeout': 90,
     'calico_workload_route_proto': 77, 'calico_peer_route_proto': 78, 'calico_veth_mtu': None,
     'calico_tunnel_mtu': None, 'calico_verify_count': 3, 'calico_verify_deadline': 5, 'calico_policies': [],
 }
@@ -233,7 +235,7 @@ def _check_lab_rules(lab, hosts, mode, problems):
         problems.append('calico_block_size_v6: /%d does not fit in calico_ipam_pool_v6 %s' % (size, pool))
 
 
-def _check_workloads(host, items, problems):
+def _check_workloads(host, items, problems, v6_only=False):
     if items is None:
         return
     if not isinstance(items, list):
@@ -253,7 +255,10 @@ def _check_workloads(host, items, problems):
         else:
             _try(problems, check_netns, str(item['name']) if not isinstance(item['name'], str) else item['name'],
                  field + '.name')
-        if item.get('ip'):
+        if item.get('ip') and v6_only:
+            problems.append('%s.ip: %s is IPv4, but %s is IPv6-only (no calico_node_address): give ip6 or nothing'
+                            % (field, item['ip'], host))
+        elif item.get('ip'):
             _try(problems, parse_ipv4_address, item['ip'], field + '.ip')
         if item.get('ip6'):
             _try(problems, parse_ipv6_address, item['ip6'], field + '.ip6')
@@ -302,10 +307,12 @@ def _check_host(hostvars, host, provider, problems, pool_v6=None):
     address = _get(hostvars, host, 'calico_node_address')
     node = None
     if not address and _get(hostvars, host, 'calico_node_address_v6'):
-        # IPv6-only hosts would need every IPv4 piece (169.254.1.1, proxy ARP, tunl0) made optional.
-        problems.append('%s: calico_node_address is missing: IPv6-only hosts are not supported; give the host an '
-                        'IPv4 calico_node_address too (dual stack, e.g. 172.16.91.201/24 beside %s)'
-                        % (host, _get(hostvars, host, 'calico_node_address_v6')))
+        # IPv6-only (issue 13): no IPv4 field may be given; the lab rules in check_inventory say the rest.
+        for name in IPV4_HOST_FIELDS:
+            if _get(hostvars, host, name):
+                problems.append('%s: %s: %s is IPv4, but the host is IPv6-only (calico_node_address_v6 %s without '
+                                'calico_node_address)' % (host, name, _get(hostvars, host, name),
+                                                          _get(hostvars, host, 'calico_node_address_v6')))
     elif not address:
         problems.append('%s: calico_node_address is missing (e.g. 172.16.91.201/24)' % host)
     else:
@@ -327,7 +334,8 @@ def _check_host(hostvars, host, provider, problems, pool_v6=None):
     tunnel = _get(hostvars, host, 'calico_tunnel_address')
     if tunnel:
         _try(problems, parse_ipv4_address, tunnel, '%s: calico_tunnel_address' % host)
-    _check_workloads(host, _get(hostvars, host, 'calico_workloads'), problems)
+    _check_workloads(host, _get(hostvars, host, 'calico_workloads'), problems, v6_only=node is None and bool(
+        _get(hostvars, host, 'calico_node_address_v6')))
     _check_host_v6(hostvars, host, pool_v6, problems)
 
 
@@ -370,19 +378,58 @@ def check_inventory(hostvars, hosts, mode='any', settings=None):
     for host in hosts:
         _check_host(hostvars, host, lab.get('calico_lab_provider'), problems, lab.get('calico_ipam_pool_v6'))
     dual = [host for host in hosts if _get(hostvars, host, 'calico_node_address_v6')]
+    problems.extend(_check_v6_only(hostvars, hosts, mode, lab))
     if not dual:  # dual-stack hosts get the policy in ip6tables too; without one an IPv6 rule polices nothing
         problems.extend('%s (hosts: %s)' % (text, _names(hosts))
                         for text in ipv6_only_rules(check_policies(lab.get('calico_policies'))[0]))
     return lab, problems
 
 
+def v6_only_hosts(hostvars, hosts):
+    """The hosts with calico_node_address_v6 and no calico_node_address, in inventory order."""
+    return [host for host in hosts
+            if _get(hostvars, host, 'calico_node_address_v6') and not _get(hostvars, host, 'calico_node_address')]
+
+
+def _check_v6_only(hostvars, hosts, mode, lab):
+    """An IPv6-only lab: every host IPv6-only, and not IPIP mode (Calico's IPIP carries IPv4 only)."""
+    only = v6_only_hosts(hostvars, hosts)
+    if not only:
+        return []
+    problems = []
+    others = [host for host in hosts if host not in only]
+    if others:
+        # Calico would run such a cluster, but a v4 pod cannot reach a v6-only node's pods at all, and the
+        # lab's BIRD, verify and netns switches are one family set per lab: refused rather than half-built.
+        problems.append('%s: IPv6-only (calico_node_address_v6 without calico_node_address) beside %s, which have '
+                        'calico_node_address: a lab is IPv6-only on every host or on none; give %s an IPv4 '
+                        'calico_node_address too (dual stack) or drop calico_node_address from %s'
+                        % (_names(only), _names(others), _names(only), _names(others)))
+    if mode == 'ipip':
+        host = only[0]
+        problems.append('%s: calico_node_address_v6: %s without calico_node_address: IPIP mode carries IPv4 only '
+                        '(Calico refuses an IPv6 pool with ipipMode other than Never), so an IPv6-only host has no '
+                        'IPIP; use BGP mode (playbooks/bgp.yml) or VXLAN mode (playbooks/vxlan.yml)'
+                        % (host, _get(hostvars, host, 'calico_node_address_v6')))
+    if lab.get('calico_policies'):
+        # Not built or tested for pods without IPv4: refused rather than half-policed.
+        problems.append('%s: calico_policies with IPv6-only hosts: the policy role is built for IPv4 and dual-stack '
+                        'pods; drop calico_policies or give the hosts IPv4 (dual stack)' % _names(only))
+    if lab.get('calico_ipam_pool') is not None and not others:
+        problems.append('calico_ipam_pool: %s is an IPv4 pool, but every host is IPv6-only (no calico_node_address); '
+                        'drop it or give the hosts IPv4' % lab['calico_ipam_pool'])
+    return problems
+
+
 def check_plan(plan, lab, pool=None, lab_name='lab'):
     """Cross-checks on the computed plan: underlay subnets against blocks and the pool, and pod
     namespaces against the host namespaces of the netns provider. Returns the problems."""
     problems = []
-    subnets = [(host, ipaddress.IPv4Network(item['subnet'])) for host, item in plan.items()]
+    subnets = [(host, ipaddress.IPv4Network(item['subnet'])) for host, item in plan.items() if item['subnet']]
     pool = pool or lab.get('calico_ipam_pool')
     for host, item in plan.items():
+        if not item['block']:
+            continue  # an IPv6-only host
         block = ipaddress.IPv4Network(item['block'])
         for other, subnet in subnets:
             if block.overlaps(subnet):
@@ -398,7 +445,8 @@ def check_plan(plan, lab, pool=None, lab_name='lab'):
     if lab.get('calico_lab_provider') in ('netns', 'auto'):
         # Host and pod namespaces share this machine's list of namespaces.
         reserved = {router_name(lab_name): 'the router namespace'}
-        for host, subnet in subnets:
+        for host, subnet in subnets + [(host, ipaddress.IPv6Network(item['subnet_v6'])) for host, item in plan.items()
+                                       if not item['subnet'] and item.get('subnet_v6')]:
             reserved[switch_name(lab_name, subnet)] = 'a switch namespace'
         for host in plan:
             if host in reserved:
@@ -438,8 +486,9 @@ def _check_plan_v6(plan, lab):
 
 
 def switch_name(lab, network):
-    """The netns provider's switch of a subnet: ``<lab>-sw-172-16-91-0-24``."""
-    return '%s-sw-%s-%d' % (lab, str(network.network_address).replace('.', '-'), network.prefixlen)
+    """The netns provider's switch of a subnet: ``<lab>-sw-172-16-91-0-24``; of an IPv6-only segment
+    ``<lab>-sw-fd00-91---64`` (':' is no character of a namespace name here)."""
+    return '%s-sw-%s-%d' % (lab, str(network.network_address).replace('.', '-').replace(':', '-'), network.prefixlen)
 
 
 def router_name(lab):

@@ -21,7 +21,7 @@ def _subnets(plan):
     """[(subnet, [host, ...])] in order of first appearance (hosts sorted)."""
     found = []
     for host in sorted(plan):
-        subnet = plan[host]['subnet']
+        subnet = plan[host]['subnet'] or plan[host].get('subnet_v6')  # the IPv6 one in an IPv6-only lab
         for item in found:
             if item[0] == subnet:
                 item[1].append(host)
@@ -35,11 +35,13 @@ ASCII_PER_ROW = 2   # boxes side by side: a line stays short enough for the YAML
 
 
 def _ascii_box(item, host, tunnel):
-    lines = [host, item['node_address'], 'block %s' % item['block']]
+    v6 = not item['node_address']   # an IPv6-only host: its IPv6 values in the IPv4 ones' places
+    lines = [host, item['node_address_v6' if v6 else 'node_address'], 'block %s' % item['block_v6' if v6 else 'block']]
     for w in item['workloads']:
-        lines += ['[%s %s]' % (w['name'], w['ip']), '  veth %s' % w['host_ifname']]
+        lines += ['[%s %s]' % (w['name'], w['ip6' if v6 else 'ip']), '  veth %s' % w['host_ifname']]
     if tunnel:
-        lines.append('%s %s' % (tunnel.split(' ')[0], item['tunnel_address']))
+        lines.append('%s %s' % ('vxlan-v6.calico' if v6 else tunnel.split(' ')[0],
+                                item['tunnel_address_v6' if v6 else 'tunnel_address']))
     lines.append(item['underlay_dev'])
     width = max(len(line) for line in lines) + 2
     return (['+' + '-' * width + '+'] + ['| ' + line.ljust(width - 1) + '|' for line in lines]

@@ -48,7 +48,10 @@ def port_name(host):
 
 
 def leg_name(network):
-    """The router's leg on a segment: ``s-<network address in hex>-<prefix>`` (at most 13 characters)."""
+    """The router's leg on a segment: ``s-<network address in hex>-<prefix>`` (at most 13 characters); on an
+    IPv6-only segment ``s6-`` and 12 hex digits of a SHA-1 of the subnet (128 bits do not fit in 15 characters)."""
+    if network.version == 6:
+        return 's6-' + hashlib.sha1(str(network).encode('ascii')).hexdigest()[:12]
     return 's-%08x-%d' % (int(network.network_address), network.prefixlen)
 
 
@@ -77,21 +80,19 @@ def plan_lab(hosts, lab='lab', pods=()):
             raise LabError('%sname: required' % field)
         if name in by_name:
             raise LabError('%sname: %s is also %sname' % (field, name, by_name[name]))
-        text = str(item.get('address') or '').strip()
-        if '/' not in text:
-            raise LabError('%saddress: %r needs a prefix length, e.g. 172.16.91.201/24' % (field, item.get('address')))
-        address = parse_ipv4_interface(text, field + 'address')
-        network = address.network
-        if network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address):
-            raise LabError('%saddress: %s is the network or broadcast address of %s' % (field, address, network))
+        address = _host_v4(item, field)
         dev = check_ifname(item.get('dev') or 'eth0', field + 'dev')
         if dev == 'lo':
             raise LabError('%sdev: the underlay interface cannot be lo' % field)
         gateway = None
         if item.get('gateway'):
+            if address is None:
+                raise LabError('%sgateway: %s is given but the host has no IPv4 address' % (field, item['gateway']))
             gateway = parse_ipv4_address(item['gateway'], field + 'gateway')
         address6, gateway6 = _host_v6(item, field)
-        for ip in (address.ip, address6.ip if address6 else None):
+        if address is None and address6 is None:
+            raise LabError('%saddress: required (or address6 alone, for an IPv6-only host)' % field)
+        for ip in (address.ip if address else None, address6.ip if address6 else None):
             if ip in by_address:
                 raise LabError('%saddress%s: %s is also the address of %s'
                                % (field, '6' if ip.version == 6 else '', ip, by_address[ip]))
@@ -99,24 +100,31 @@ def plan_lab(hosts, lab='lab', pods=()):
                 by_address[ip] = name
         by_name[name] = field
         planned.append({'name': name, 'address': address, 'dev': dev, 'gateway': gateway, 'field': field,
-                        'address6': address6, 'gateway6': gateway6})
+                        'address6': address6, 'gateway6': gateway6,
+                        # The segment is the IPv4 subnet's, or the IPv6 subnet's on an IPv6-only host.
+                        'network': (address or address6).network})
+    if len(set(host['address'] is None for host in planned)) > 1:
+        raise LabError('hosts: %s have no IPv4 address but %s have: the hosts are IPv6-only all or none'
+                       % (', '.join(h['name'] for h in planned if h['address'] is None),
+                          ', '.join(h['name'] for h in planned if h['address'] is not None)))
+    v6_only = planned[0]['address'] is None
 
-    networks = sorted(set(host['address'].network for host in planned))
+    networks = sorted(set(host['network'] for host in planned))
     for first, second in zip(networks, networks[1:]):
         if first.overlaps(second):
             raise LabError('hosts: subnets %s and %s overlap; hosts of one segment must use the same prefix length'
                            % (first, second))
-    need_router = len(networks) > 1 or any(host['gateway'] for host in planned)
+    need_router = len(networks) > 1 or any(host['gateway'] or (v6_only and host['gateway6']) for host in planned)
 
     segments = []
     for network in networks:
-        members = [host for host in planned if host['address'].network == network]
+        members = [host for host in planned if host['network'] == network]
         field = members[0]['field']
         given = sorted(set(host['gateway'] for host in members if host['gateway']))
         if len(given) > 1:
             raise LabError('hosts: the hosts of %s give different gateways (%s)' % (network, ', '.join(map(str, given))))
         gateway = None
-        if need_router:
+        if need_router and not v6_only:
             if network.prefixlen == 32:
                 raise LabError('%saddress: a /32 leaves no address for the router; give a shorter prefix' % field)
             gateway = given[0] if given else first_usable(network)
@@ -129,6 +137,7 @@ def plan_lab(hosts, lab='lab', pods=()):
                 raise LabError('%saddress: %s is the gateway of %s, which the router takes; give the hosts of '
                                'this segment another gateway (calico_underlay_gateway) or another address'
                                % (owner[0]['field'], gateway, network))
+        # subnet: the IPv4 one, or the IPv6 one of an IPv6-only segment (gateway None there).
         segment = {'subnet': str(network), 'network': network, 'switch': switch_name(lab, network),
                    'gateway': str(gateway) if gateway else None,
                    'router_leg': leg_name(network) if need_router else None,
@@ -140,16 +149,17 @@ def plan_lab(hosts, lab='lab', pods=()):
     by_network = dict((segment['network'], segment) for segment in segments)
     result_hosts, ports = [], {}
     for host in planned:
-        segment = by_network[host['address'].network]
+        segment = by_network[host['network']]
         port = port_name(host['name'])
         if (segment['switch'], port) in ports:
             raise LabError('%sname: switch port %s is also the port of %s'
                            % (host['field'], port, ports[(segment['switch'], port)]))
         ports[(segment['switch'], port)] = host['name']
-        route = {'type': 'unicast', 'table': MAIN_TABLE, 'dst': '0.0.0.0/0', 'via': segment['gateway'],
-                 'dev': host['dev'], 'scope': 0 if segment['gateway'] else SCOPE_LINK,
-                 'proto': UNDERLAY_ROUTE_PROTO, 'metric': 0, 'onlink': False}
-        result_hosts.append({'name': host['name'], 'netns': host['name'], 'address': str(host['address']),
+        route = None if v6_only else {
+            'type': 'unicast', 'table': MAIN_TABLE, 'dst': '0.0.0.0/0', 'via': segment['gateway'], 'dev': host['dev'],
+            'scope': 0 if segment['gateway'] else SCOPE_LINK, 'proto': UNDERLAY_ROUTE_PROTO, 'metric': 0, 'onlink': False}
+        result_hosts.append({'name': host['name'], 'netns': host['name'],
+                             'address': str(host['address']) if host['address'] else None,
                              'dev': host['dev'], 'subnet': segment['subnet'], 'switch': segment['switch'],
                              'port': port, 'gateway': segment['gateway'], 'default_route': route,
                              'address6': str(host['address6']) if host['address6'] else None,
@@ -171,6 +181,20 @@ def plan_lab(hosts, lab='lab', pods=()):
         seen_pods.add(pod)
     return {'lab': lab, 'hosts': result_hosts, 'segments': segments, 'pods': list(pods or []),
             'router': router_name(lab) if need_router else None}
+
+
+def _host_v4(item, field):
+    """A host's IPv4 underlay address, or None for a host with address6 alone (IPv6-only)."""
+    if not item.get('address') and item.get('address6'):
+        return None
+    text = str(item.get('address') or '').strip()
+    if '/' not in text:
+        raise LabError('%saddress: %r needs a prefix length, e.g. 172.16.91.201/24' % (field, item.get('address')))
+    address = parse_ipv4_interface(text, field + 'address')
+    network = address.network
+    if network.prefixlen <= 30 and address.ip in (network.network_address, network.broadcast_address):
+        raise LabError('%saddress: %s is the network or broadcast address of %s' % (field, address, network))
+    return address
 
 
 def _host_v6(item, field):
@@ -198,7 +222,7 @@ def _segment_v6(members, need_router):
     if len(networks) > 1:
         raise LabError('hosts: %s share the IPv4 segment %s but not one IPv6 subnet (%s): the netns provider puts '
                        'one segment on one switch, so its hosts need one IPv6 subnet'
-                       % (', '.join(host['name'] for host in with_v6), members[0]['address'].network,
+                       % (', '.join(host['name'] for host in with_v6), members[0]['network'],
                           ', '.join(map(str, networks))))
     network = networks[0]
     given = sorted(set(host['gateway6'] for host in with_v6 if host['gateway6']))
@@ -238,11 +262,14 @@ def _default_route_v6(host, segment):
 def forward_keys(plan):
     """{namespace: the forwarding sysctls it must have}: every host and the router forward IPv4, those
     with IPv6 (the router when a segment has it) IPv6 too."""
-    wanted = dict((host['netns'], [FORWARD_KEY] + ([FORWARD_KEY_V6] if host['address6'] else []))
+    # An IPv6-only lab (no host address) forwards IPv6 alone: it leaves IPv4 as the namespace has it.
+    v4 = any(host['address'] for host in plan['hosts'])
+    wanted = dict((host['netns'], [key for key, wanted in ((FORWARD_KEY, host['address']),
+                                                           (FORWARD_KEY_V6, host['address6'])) if wanted])
                   for host in plan['hosts'])
     if plan['router']:
-        wanted[plan['router']] = [FORWARD_KEY] + ([FORWARD_KEY_V6] if any(s['subnet_v6'] for s in plan['segments'])
-                                                  else [])
+        wanted[plan['router']] = ([FORWARD_KEY] if v4 else []) + (
+            [FORWARD_KEY_V6] if any(s['subnet_v6'] for s in plan['segments']) else [])
     return wanted
 
 

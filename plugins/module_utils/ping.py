@@ -35,7 +35,10 @@ ENCAPSULATION_NAMES = {'none': 'plain', 'ipip': 'IP-in-IP', 'vxlan': 'VXLAN'}
 
 # option: (lowest, highest) - every probe is bounded in count and time.
 PING_LIMITS = {'count': (1, 20), 'deadline': (1, 30)}
-MIN_INTERVAL = 0.2
+# Seconds between rounds: ping's default, and the least a caller may ask (a round also waits for the
+# previous one's replies, so a short interval sends no faster than the path answers).
+DEFAULT_INTERVAL = 0.2
+MIN_INTERVAL = 0.01
 
 NETNS_DIR = '/run/netns'
 CLONE_NEWNET = 0x40000000
@@ -60,7 +63,7 @@ MAX_PROBES = 0xffff     # sequence numbers of one source
 
 def ping_argument_spec(count):
     """The count, interval and deadline options of a module that pings, COUNT requests by default."""
-    return dict(count=dict(type='int', default=count), interval=dict(type='float', default=MIN_INTERVAL),
+    return dict(count=dict(type='int', default=count), interval=dict(type='float', default=DEFAULT_INTERVAL),
                 deadline=dict(type='int', default=5))
 
 

@@ -70,9 +70,10 @@ def pod_sysctl_values(spec):
     """{sysctl path: value} the CNI plugin writes inside one pod (configureContainerSysctls and, for a
     pod with IPv6, configureContainerSysctls' IPv6 half and disableDAD in
     cni-plugin/pkg/dataplane/linux/dataplane_linux.go): IPv6 on in all/default/lo, DAD off on eth0, and
-    IPv6 forwarding as IPv4's. An IPv4-only pod gets exactly ip_forward, as before."""
+    IPv6 forwarding as IPv4's. An IPv4-only pod gets exactly ip_forward, as before; a pod with address6 and
+    no address (an IPv6-only lab) no ip_forward: the plugin writes it only when the pod has IPv4 (hasIPv4)."""
     values = {}
-    if spec['pod_ip_forward'] is not None:
+    if spec['pod_ip_forward'] is not None and (spec.get('address') or not spec.get('address6')):
         values[POD_IP_FORWARD] = spec['pod_ip_forward']
     if spec.get('address6'):
         for conf in ('all', 'default', 'lo'):

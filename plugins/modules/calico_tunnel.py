@@ -26,6 +26,9 @@ description:
     C(felix/dataplane/linux/route_mgr.go)), MTU the underlay's minus 70 (C(vxlanV6MTUOverhead) in
     C(felix/dataplane/linux/int_dataplane.go)). In VXLAN mode without O(local6) the lab's
     C(vxlan-v6.calico) is removed, as it is by O(exclusive), O(mode=all) and VXLAN's O(state=absent).
+  - IPv6-only - with O(local6) and none of O(local), O(address), O(mac), the call makes C(vxlan-v6.calico)
+    alone and removes the lab's C(vxlan.calico) (a node without IPv4 has no IPv4 VTEP); RV(tunnel) is then
+    the removed C(vxlan.calico).
   - Fails before changing anything when the kernel has no driver for the mode, and says so.
   - One call can also remove the lab's device of the other mode (O(exclusive)), or both devices
     (O(mode=all) with O(state=absent)), so that a switch between modes, or a teardown, is one module run.
@@ -210,6 +213,9 @@ def wanted_tunnels(params):
         # The IPv6 device goes with the IPv4 one: made with local6, removed without it or with VXLAN off.
         specs.insert(0, wanted_tunnel6(params, spec) if params['local6'] and state == 'present'
                      else absent_tunnel('vxlan6'))
+        if params['local6'] and state == 'present' and not (params['local'] or params['address'] or params['mac']):
+            # An IPv6-only host: vxlan-v6.calico alone, as Felix makes no IPv4 VTEP for a node without IPv4.
+            specs[1] = absent_tunnel('vxlan')
     if params['exclusive'] and state == 'present':
         others = ['vxlan', 'vxlan6'] if mode == 'ipip' else ['ipip']
         specs = [absent_tunnel(other) for other in others] + specs

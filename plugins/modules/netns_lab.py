@@ -35,6 +35,13 @@ description:
     the host has a route out of another interface.
   - Nothing is created in, attached to or routed through the namespace the module runs in, and no
     real interface is touched; only the namespaces themselves are added there.
+  - The kernel keeps one neighbour table per family (ARP, NDP) for all namespaces of the machine, its
+    limits C(net.ipv4.neigh.default.gc_thresh1-3) (and C(net.ipv6...)) set in the root namespace only.
+    A lab whose hosts would need more entries than C(gc_thresh2) (about hosts x (hosts - 1) per
+    switch, as in a BGP full mesh) gets C(gc_thresh2) and C(gc_thresh3) raised (never lowered), with
+    the values they had saved in C(/run/labnet-calico-neigh-limits.json); O(state=absent) puts them
+    back once no host of any lab that needed them is left, each only if it still holds what was set. Without this a
+    100-host mesh loses half its sessions to C(neighbor table overflow).
   - What the module makes is tagged, so that it changes and removes only that. The C(lo) of every
     namespace it makes carries the interface alias C(labnet.calico:netns_lab:<lab>:host) (or
     C(switch), C(router)); its links carry C(labnet.calico:netns_lab:<lab>:...); the default routes
@@ -67,8 +74,10 @@ options:
       address:
         description:
           - The host's underlay address with its prefix length, e.g. C(172.16.91.201/24).
+          - Left out, with O(hosts[].address6), for an IPv6-only host. The hosts of a lab are IPv6-only all or
+            none - such a lab gets no IPv4 address, route or forwarding setting anywhere, its segments are
+            its IPv6 subnets (switch C(<lab>-sw-fd00-91---64), router leg C(s6-) and 12 hex digits).
         type: str
-        required: true
       dev:
         description:
           - Name of the underlay interface inside the host.
@@ -229,6 +238,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.inventory_check impo
 from ansible_collections.labnet.calico.plugins.module_utils.netns_plan import (
     BRIDGE, UNDERLAY_ROUTE_PROTO, UPLINK, forward_keys, namespaces, plan_lab, tag,
 )
+from ansible_collections.labnet.calico.plugins.module_utils import neigh_limits
 from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 DEFAULT_DSTS = ('0.0.0.0/0', '::/0')
@@ -323,9 +333,10 @@ def describe_wanted(plan):
         lines.append('netns %s (%s)' % (netns, role))
         lines.append(link_line(netns, {'name': 'lo', 'up': True, 'addresses': ['127.0.0.1/8']}))
     for host in plan['hosts']:
-        lines.append(link_line(host['netns'], {'name': host['dev'], 'up': True, 'addresses': [host['address']],
+        lines.append(link_line(host['netns'], {'name': host['dev'], 'up': True, 'addresses': host_addresses(host),
                                                'addresses6': [host['address6']] if host['address6'] else []}))
-        lines.append(route_text(host['default_route'], host['netns']))
+        if host['default_route']:
+            lines.append(route_text(host['default_route'], host['netns']))
         if host['default_route_v6']:
             lines.append(route_text(host['default_route_v6'], host['netns']))
     for segment in plan['segments']:
@@ -336,10 +347,19 @@ def describe_wanted(plan):
         if segment['router_leg']:
             lines.append(link_line(segment['switch'], {'name': UPLINK, 'up': True, 'master': BRIDGE}))
             lines.append(link_line(plan['router'], {'name': segment['router_leg'], 'up': True,
-                                                    'addresses': ['%s/%d' % (segment['gateway'],
-                                                                             segment['network'].prefixlen)],
+                                                    'addresses': leg_addresses(segment),
                                                     'addresses6': leg_addresses6(segment)}))
     return lines
+
+
+def host_addresses(host):
+    """The host's IPv4 underlay address, none on an IPv6-only host."""
+    return [host['address']] if host['address'] else []
+
+
+def leg_addresses(segment):
+    """The router's IPv4 address on the segment, none on an IPv6-only one."""
+    return ['%s/%d' % (segment['gateway'], segment['network'].prefixlen)] if segment['gateway'] else []
 
 
 def leg_addresses6(segment):
@@ -435,9 +455,10 @@ class Builder:
     def hosts(self):
         for host in self.plan['hosts']:
             netns, dev = host['netns'], host['_dev']
-            self.configure(netns, dev, 'underlay', addresses=[host['address']],
+            self.configure(netns, dev, 'underlay', addresses=host_addresses(host),
                            addresses6=[host['address6']] if host['address6'] else [])
-            self.default_route(netns, dev, host['default_route'])
+            if host['default_route']:
+                self.default_route(netns, dev, host['default_route'])
             if host['default_route_v6']:
                 self.default_route(netns, dev, host['default_route_v6'])
 
@@ -466,7 +487,7 @@ class Builder:
                 self._pre(router).append(Change(router, ['link', 'del', 'dev', link['name']]))
         for segment in self.plan['segments']:
             self.configure(router, segment['_leg'], 'leg:%s' % segment['subnet'],
-                           addresses=['%s/%d' % (segment['gateway'], segment['network'].prefixlen)],
+                           addresses=leg_addresses(segment),
                            addresses6=leg_addresses6(segment))
 
     def changes(self):
@@ -569,7 +590,7 @@ def plan_absent(plan, state, stale_router):
 def host_result(host):
     result = dict((key, host[key]) for key in ('name', 'netns', 'address', 'dev', 'subnet', 'switch', 'port',
                                                'gateway', 'address6', 'gateway6'))
-    result['default_route'] = ' '.join(route_argv(host['default_route']))
+    result['default_route'] = ' '.join(route_argv(host['default_route'])) if host['default_route'] else None
     result['default_route_v6'] = ' '.join(route_argv(host['default_route_v6'])) if host['default_route_v6'] else None
     return result
 
@@ -625,6 +646,11 @@ def run_module(module):
     iproute.apply(changes)
     if forwarders and not module.check_mode:
         sysctl_access_many(module, dict((ns, ([], dict.fromkeys(keys, '1'))) for ns, keys in forwarders.items()))
+    # The machine's neighbour tables hold the entries of every lab host (see neigh_limits).
+    if params['state'] == 'present':
+        extra_commands.extend(neigh_limits.raise_for(module, plan))
+    else:
+        extra_commands.extend(neigh_limits.restore_after(module, remove))
 
     result = {
         'changed': bool(changes or extra_commands),
@@ -647,7 +673,7 @@ def run_module(module):
 def main():
     host_spec = dict(
         name=dict(type='str', required=True),
-        address=dict(type='str', required=True),
+        address=dict(type='str'),
         dev=dict(type='str', default='eth0'),
         gateway=dict(type='str'),
         address6=dict(type='str'),

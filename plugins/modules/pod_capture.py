@@ -45,17 +45,17 @@ options:
         type: str
         required: true
       source_ip:
-        description: The source pod's IPv4 address (to pick its packets out of the capture).
+        description:
+          - The source pod's IPv4 address (to pick its packets out of the capture). Left out, with O(probes[].ip),
+            for pods of an IPv6-only lab, which are probed over IPv6 alone.
         type: str
-        required: true
       target:
         description: Name of the target (its pod), for the report.
         type: str
         required: true
       ip:
-        description: The target pod's IPv4 address.
+        description: The target pod's IPv4 address (with O(probes[].source_ip)).
         type: str
-        required: true
       source_ip6:
         description: The source pod's IPv6 address; with O(probes[].ip6), the pair is also probed over ICMPv6.
         type: str
@@ -293,9 +293,9 @@ def main():
             interface=dict(type='str', required=True),
             probes=dict(type='list', elements='dict', required=True, options=dict(
                 source=dict(type='str', required=True),
-                source_ip=dict(type='str', required=True),
+                source_ip=dict(type='str'),
                 target=dict(type='str', required=True),
-                ip=dict(type='str', required=True),
+                ip=dict(type='str'),
                 source_ip6=dict(type='str'),
                 ip6=dict(type='str'),
             )),
@@ -310,18 +310,17 @@ def main():
         for index, probe in enumerate(params['probes']):
             field = 'probes[%d]' % index
             source = check_netns(probe['source'], field + '.source')
-            probes.append({'source': source, 'family': 'ipv4',
-                           'source_ip': str(parse_ipv4_address(probe['source_ip'], field + '.source_ip')),
-                           'target': probe['target'],
-                           'ip': str(parse_ipv4_address(probe['ip'], field + '.ip'))})
-            # The same pair over IPv6 when both its pods have an IPv6 address: a probe of its own.
-            if (probe['source_ip6'] is None) != (probe['ip6'] is None):
-                raise LabError('%s: source_ip6 and ip6 go together' % field)
-            if probe['ip6'] is not None:
-                probes.append({'source': source, 'family': 'ipv6',
-                               'source_ip': str(parse_ipv6_address(probe['source_ip6'], field + '.source_ip6')),
-                               'target': probe['target'],
-                               'ip': str(parse_ipv6_address(probe['ip6'], field + '.ip6'))})
+            if probe['ip'] is None and probe['ip6'] is None:
+                raise LabError('%s: ip or ip6 is required' % field)
+            # A probe of its own per family the pair has: IPv4 (none in an IPv6-only lab) and IPv6.
+            for family, (mine, theirs), parse in (('ipv4', ('source_ip', 'ip'), parse_ipv4_address),
+                                                  ('ipv6', ('source_ip6', 'ip6'), parse_ipv6_address)):
+                if (probe[mine] is None) != (probe[theirs] is None):
+                    raise LabError('%s: %s and %s go together' % (field, mine, theirs))
+                if probe[theirs] is not None:
+                    probes.append({'source': source, 'family': family, 'target': probe['target'],
+                                   'source_ip': str(parse(probe[mine], '%s.%s' % (field, mine))),
+                                   'ip': str(parse(probe[theirs], '%s.%s' % (field, theirs)))})
         check_ping_options(params)
     except LabError as exc:
         module.fail_json(msg=str(exc))

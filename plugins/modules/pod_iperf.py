@@ -273,6 +273,10 @@ def body(module):
     if module.check_mode:
         module.exit_json(changed=bool(pid), pid=pid)
     stopped = stop_server(pidfile)
+    try:
+        os.rmdir(PID_DIR)  # the last server's directory goes with it; another server's pid file keeps it
+    except OSError:
+        pass
     module.exit_json(changed=bool(stopped), pid=stopped)
 
 

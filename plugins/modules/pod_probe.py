@@ -178,7 +178,7 @@ def main():
             probe.stop_listeners(list(pids.values()))
             raise LabError('; '.join(errors))
         answers = probe.probe_from_namespaces(probes, params['timeout']) if probes else {}
-        pings = ping.probe_from_namespaces(icmp, 2, ping.MIN_INTERVAL, 2) if icmp else {}
+        pings = ping.probe_from_namespaces(icmp, 2, ping.DEFAULT_INTERVAL, 2) if icmp else {}
     except LabError as exc:
         module.fail_json(msg=str(exc))
     except OSError as exc:

@@ -142,9 +142,11 @@ class Lab(object):
         group['hosts'] = hosts
         # netns_lab's switch per subnet and its router (netns_lab.py: switch_name, router_name).
         for hostvars in hosts.values():
-            network = ipaddress.ip_interface(hostvars['calico_node_address']).network
+            # An IPv6-only host's segment is its IPv6 subnet.
+            network = ipaddress.ip_interface(hostvars.get('calico_node_address')
+                                             or hostvars['calico_node_address_v6']).network
             self.names['switch ' + str(network)] = '%s-sw-%s-%d' % (
-                self.lab, str(network.network_address).replace('.', '-'), network.prefixlen)
+                self.lab, str(network.network_address).replace('.', '-').replace(':', '-'), network.prefixlen)
         self.names['router'] = self.lab + '-router'
         all_vars = data['all'].setdefault('vars', {}) or {}
         if all_vars.get('calico_route_reflectors'):

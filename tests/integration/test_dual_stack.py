@@ -8,6 +8,7 @@ vxlan-v6.calico), each mode switch converges (the other
 mode's IPv6 routes and devices gone), teardown leaves nothing of either family.
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -128,12 +129,27 @@ def v6_objects(lab):
                   if r.get('protocol') in LAB_PROTOS)
 
 
-def test_dual_stack_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
+@contextlib.contextmanager
+def two_host_lab(source, tmp_path):
+    """SOURCE's lab (host-a, host-b) under names of its own: (lab, inventory, hosts); torn down after,
+    and then nothing of it may be left, of either family."""
     lab = Lab()
-    inventory = lab.inventory(INVENTORY, tmp_path / 'hosts.yml')
+    inventory = lab.inventory(source, tmp_path / 'hosts.yml')
     hosts = [lab.names['host-a'], lab.names['host-b']]
     before = lab.state(), v6_objects(lab)
     try:
+        yield lab, inventory, hosts
+    finally:
+        output = run_playbook('teardown.yml', inventory)
+        left = lab.remove_leftovers()
+    assert_play(output, hosts)
+    assert left == [], 'teardown left %s' % left
+    assert (lab.state(), v6_objects(lab)) == before
+    assert not [n for n in ip('netns', 'list').split() if n.startswith(lab.lab + '-')]
+
+
+def test_dual_stack_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
+    with two_host_lab(INVENTORY, tmp_path) as (lab, inventory, hosts):
         output = assert_play(run_playbook('bgp.yml', inventory), hosts)
         assert '4 pods reach each other (bgp mode)' in output
         assert re.search(r'IPv6', output), output[-3000:]
@@ -150,10 +166,3 @@ def test_dual_stack_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
         output = assert_play(run_playbook('bgp.yml', inventory, '-e', 'calico_routing=bird'), hosts)
         assert '4 pods reach each other (bgp mode)' in output
         assert_v6(lab, 'bgp', routing='bird')
-    finally:
-        output = run_playbook('teardown.yml', inventory)
-        left = lab.remove_leftovers()
-    assert_play(output, hosts)
-    assert left == [], 'teardown left %s' % left
-    assert (lab.state(), v6_objects(lab)) == before
-    assert not [n for n in ip('netns', 'list').split() if n.startswith(lab.lab + '-')]

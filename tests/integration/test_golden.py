@@ -10,6 +10,12 @@ names are computed here from Calico's definitions, not with the lab's functions,
 them otherwise shows its own names in the diff. With BIRD, each host's BIRD configuration is
 also compared with golden/bgp-bird/<host>.bird.conf (its comments and blank lines dropped).
 
+Covered here (netns provider): bgp-static, bgp-bird, vxlan-static, and VXLAN with calico_routing bird,
+whose golden is vxlan-static (Calico's BIRD programs no route into a VXLAN pool; the lab runs no BIRD
+in VXLAN mode). IPIP needs the ipip driver: ipip-bird and ipip-static are compared on the QEMU VMs of
+the Molecule ipip scenario (molecule/shared/tests/test_lab.py test_golden_state, then
+test_routing_switch.py after a converge with calico_routing static). Every mode x routing pair has one.
+
 A mismatch fails with a unified diff. LABNET_GOLDEN_WRITE=1 also writes what was found next to the
 expected file (<host>.txt.actual), to review, never to copy blindly. The normaliser is golden_state.py,
 shared with the VMs' golden test (molecule/shared/tests/test_lab.py test_golden_state, IPIP in the Molecule
@@ -118,11 +124,18 @@ def test_golden_bgp_static(seeds):
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=bgp'), hosts, changed=0)
 
 
-def test_golden_vxlan_static_and_a_1400_underlay(seeds):
+def test_golden_vxlan_static_and_bird_and_a_1400_underlay(seeds):
     lab, inventory = seeds
     hosts = [lab.names['host-a'], lab.names['host-b']]
     assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=vxlan'), hosts)
     compare(lab, 'vxlan-static')
+    # VXLAN with calico_routing bird (golden vxlan-bird = vxlan-static): in Calico, BIRD programs no route
+    # into a VXLAN pool, Felix does (confd/pkg/backends/calico/bgp_processor.go, "VXLAN routes are
+    # handled by Felix"); the lab keeps its own routes and runs no BIRD. Switching changes nothing.
+    assert_play(run_playbook(GOLDEN_PLAY, inventory, '-e', 'golden_mode=vxlan', '-e', 'calico_routing=bird'),
+                hosts, changed=0)
+    compare(lab, 'vxlan-static')
+    assert not [h for h in hosts if os.path.exists('/run/labnet-calico-bird-%s' % h)], 'a lab BIRD in VXLAN mode'
     # The underlay's MTU drops to 1400: one re-run gives Felix's values (1400 - 50) everywhere.
     for host in hosts:
         ip('-n', host, 'link', 'set', 'eth0', 'mtu', '1400')

@@ -1,37 +1,47 @@
 """The golden tests' normaliser (tests/integration/golden_state.py) on recorded output: what the VM
 host-a of the Molecule ipip scenario printed after converge (every command golden_state runs there,
-recorded over SSH) gives exactly golden/ipip-bird/host-a.txt and host-a.bird.conf. A change to the
+recorded over SSH by test_lab.py golden_problems with LABNET_GOLDEN_WRITE=1) gives exactly
+golden/ipip-bird/host-a.txt and host-a.bird.conf, and what it printed after the switch to
+calico_routing static (test_routing_switch.py) gives golden/ipip-static/host-a.txt. A change to the
 normaliser, or to the iproute normalisers it uses, that would change a golden comparison shows here
 first, without a lab."""
 import json
 import os
 import sys
 
+import pytest
+
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TESTS, 'integration'))
 import golden_state  # noqa: E402
 
-RECORDED = json.load(open(os.path.join(TESTS, 'unit', 'fixtures', 'golden-ipip-bird-host-a.json')))
+FIXTURES = os.path.join(TESTS, 'unit', 'fixtures')
+RECORDINGS = dict((golden, json.load(open(os.path.join(FIXTURES, 'golden-%s-host-a.json' % golden))))
+                  for golden in ('ipip-bird', 'ipip-static'))
+RECORDED = RECORDINGS['ipip-bird']
 PODS = ['netns01', 'netns02']
 
 
-def recorded(prefix):
+def recorded(prefix, recording=RECORDED):
     """golden_state's RUN, answered from the recording (the sysctl script recorded as READ_SYSCTLS)."""
     def run(argv):
         words = [('READ_SYSCTLS' if word == golden_state.READ_SYSCTLS else word) for word in prefix + argv]
-        return RECORDED[' '.join(words)]
+        return recording[' '.join(words)]
     return run
 
 
-def names():
-    macs = dict((pod, golden_state.pod_mac(recorded(['ip', 'netns', 'exec', pod]))) for pod in PODS)
+def names(recording=RECORDED):
+    macs = dict((pod, golden_state.pod_mac(recorded(['ip', 'netns', 'exec', pod], recording))) for pod in PODS)
     return golden_state.placeholders(dict((n, n) for n in ['host-a', 'host-b'] + PODS), ['host-a', 'host-b'], macs)
 
 
-def test_recorded_vm_state_is_the_golden_file():
-    state = golden_state.host_state('host-a', golden_state.namespace_lines(recorded([])), dict(
-        (pod, golden_state.namespace_lines(recorded(['ip', 'netns', 'exec', pod]), pod=True)) for pod in PODS), names())
-    path = os.path.join(golden_state.GOLDEN, 'ipip-bird', 'host-a.txt')
+@pytest.mark.parametrize('golden', sorted(RECORDINGS))
+def test_recorded_vm_state_is_the_golden_file(golden):
+    recording = RECORDINGS[golden]
+    state = golden_state.host_state('host-a', golden_state.namespace_lines(recorded([], recording)), dict(
+        (pod, golden_state.namespace_lines(recorded(['ip', 'netns', 'exec', pod], recording), pod=True))
+        for pod in PODS), names(recording))
+    path = os.path.join(golden_state.GOLDEN, golden, 'host-a.txt')
     assert golden_state.difference(path, state, 'recorded host-a') == ''
 
 

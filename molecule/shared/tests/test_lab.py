@@ -200,30 +200,54 @@ def test_policy_chains_as_felix_programs_them(host):
     assert drops, saved
 
 
-def run_in(host, netns=None):
-    """golden_state's RUN on a lab host: an argv in the host's own namespace, or in NETNS (a pod's)."""
+def run_in(host, netns=None, record=None):
+    """golden_state's RUN on a lab host: an argv in the host's own namespace, or in NETNS (a pod's).
+    RECORD, a dict, keeps each command's output (golden_state's sysctl script as READ_SYSCTLS)."""
     prefix = ['ip', 'netns', 'exec', netns] if netns else []
-    return lambda argv: host.check_output(' '.join(['%s'] * len(prefix + argv)), *(prefix + argv))
+
+    def run(argv):
+        output = host.check_output(' '.join(['%s'] * len(prefix + argv)), *(prefix + argv))
+        if record is not None:
+            record[' '.join('READ_SYSCTLS' if w == golden_state.READ_SYSCTLS else w for w in prefix + argv)] = output
+        return output
+    return run
+
+
+def golden_problems(host, golden, routing):
+    """The host's programmed state (and BIRD configuration with ROUTING bird) against
+    tests/integration/golden/GOLDEN/; '' when they match, else readable diffs. With LABNET_GOLDEN_WRITE=1
+    the outputs read are also written, as the unit test's fixture, to
+    tests/unit/fixtures/golden-GOLDEN-<host>.json.actual (tests/unit/test_golden_state.py), to review."""
+    name = host.backend.get_hostname()
+    pods = sorted(HOSTS[name]['pods'])
+    record = {} if os.environ.get('LABNET_GOLDEN_WRITE') else None
+    macs = dict((pod, golden_state.pod_mac(run_in(host, pod, record))) for pod in pods)
+    names = golden_state.placeholders(dict((n, n) for n in list(HOSTS) + pods), HOSTS, macs)
+    directory = os.path.join(golden_state.GOLDEN, golden)
+    state = golden_state.host_state(name, golden_state.namespace_lines(run_in(host, None, record)), dict(
+        (pod, golden_state.namespace_lines(run_in(host, pod, record), pod=True)) for pod in pods), names)
+    problems = [golden_state.difference(os.path.join(directory, name + '.txt'), state, 'programmed on ' + name)]
+    if routing == 'bird':
+        text = host.file(bird_config(host)).content_string
+        if record is not None:
+            record['cat ' + bird_config(host)] = text
+        problems.append(golden_state.difference(os.path.join(directory, name + '.bird.conf'),
+                                                golden_state.bird_config_lines(text, names),
+                                                'BIRD configuration of ' + name))
+    if record is not None:
+        fixture = os.path.join(TREE, 'tests', 'unit', 'fixtures', 'golden-%s-%s.json.actual' % (golden, name))
+        with open(fixture, 'w') as out:
+            json.dump(dict(sorted(record.items())), out, indent=1)
+            out.write('\n')
+    return '\n'.join(p for p in problems if p)
 
 
 @pytest.mark.skipif('golden' not in EXPECTED, reason='no golden files for this scenario')
 def test_golden_state(host):
     """The host's programmed state and BIRD configuration against tests/integration/golden/<golden>/
     (expected.yml's golden), printed by the normaliser of the netns provider's golden test."""
-    name = host.backend.get_hostname()
-    pods = sorted(me(host)['pods'])
-    macs = dict((pod, golden_state.pod_mac(run_in(host, pod))) for pod in pods)
-    names = golden_state.placeholders(dict((n, n) for n in list(HOSTS) + pods), HOSTS, macs)
-    directory = os.path.join(golden_state.GOLDEN, EXPECTED['golden'])
-    state = golden_state.host_state(name, golden_state.namespace_lines(run_in(host)), dict(
-        (pod, golden_state.namespace_lines(run_in(host, pod), pod=True)) for pod in pods), names)
-    problems = [golden_state.difference(os.path.join(directory, name + '.txt'), state, 'programmed on ' + name)]
-    if EXPECTED['routing'] == 'bird':
-        config = golden_state.bird_config_lines(host.file(bird_config(host)).content_string, names)
-        problems.append(golden_state.difference(os.path.join(directory, name + '.bird.conf'), config,
-                                                'BIRD configuration of ' + name))
-    problems = [p for p in problems if p]
-    assert not problems, 'differs from the golden files:\n' + '\n'.join(problems)
+    problems = golden_problems(host, EXPECTED['golden'], EXPECTED['routing'])
+    assert not problems, 'differs from the golden files:\n' + problems
 
 
 def bird_config(host):

@@ -60,6 +60,18 @@ def parse_iface(value, where):
     return iface
 
 
+def parse_iface_v6(value, where):
+    """An IPv6 underlay address; without a prefix a /64, as the lab's inventory check reads it."""
+    text = str(value)
+    try:
+        iface = ipaddress.ip_interface(text if '/' in text else text + '/64')
+    except ValueError:
+        iface = None
+    if iface is None or iface.version != 6 or iface.ip.is_link_local or iface.ip.is_multicast:
+        raise PlanError('%s: %r is not a global or unique-local IPv6 address such as fd00:91::201/64' % (where, value))
+    return iface
+
+
 def mac_for(name, used):
     """xx:yy of the VM's MACs 52:54:00:xx:yy:nn: a hash of its name, probed on collision."""
     h = int(hashlib.sha1(name.encode()).hexdigest()[:4], 16)
@@ -163,6 +175,17 @@ def plan(doc):
                 errors.append('%s: %s overlaps the management network %s of the VMs (set calico_vm_mgmt_network)'
                               % (name, a, mgmt_net))
             nics.append({'dev': 'eth%d' % i, 'address': str(iface), 'segment': seg, 'iface': iface})
+        address_v6 = None
+        if raw['role'] == 'node' and raw.get('address_v6'):
+            try:
+                address_v6 = parse_iface_v6(raw['address_v6'], '%s (calico_node_address_v6)' % name)
+            except PlanError as e:
+                errors.append(str(e))
+        if raw['role'] == 'node' and raw.get('gateway_v6'):
+            # The router VMs forward IPv4 only: IPv6 between VMs stays on one segment.
+            errors.append('%s: calico_underlay_gateway_v6 is %s but the qemu provider has no IPv6 router: put '
+                          'every VM with calico_node_address_v6 on one segment and one IPv6 subnet'
+                          % (name, raw['gateway_v6']))
         if raw['role'] == 'node':
             dev = raw.get('underlay_dev') or 'eth0'
             if dev != 'eth0':
@@ -195,6 +218,9 @@ def plan(doc):
             errors.append('%s: defined twice' % name)
         names.add(name)
         memory = raw.get('memory') or doc.get('memory') or 256
+        if address_v6 is not None and nics:
+            nics[0]['address_v6'] = str(address_v6)
+            nics[0]['iface_v6'] = address_v6
         vms.append({'name': name, 'role': raw['role'], 'port': port, 'nics': nics, 'memory': int(memory)})
 
     if errors and strict:
@@ -213,6 +239,16 @@ def plan(doc):
         routers = [(v, n) for v, n in members if v['role'] == 'router']
         if len(routers) > 1 and strict:
             errors.append('segment %s has more than one router: %s' % (seg, ', '.join(v['name'] for v, _nic in routers)))
+    v6_places = {}
+    for vm in vms:
+        for nic in vm['nics']:
+            if nic.get('iface_v6') is not None:
+                v6_places.setdefault((nic['segment'], nic['iface_v6'].network), []).append(vm['name'])
+    if len(v6_places) > 1 and strict:
+        errors.append('the VMs with calico_node_address_v6 are on %d segments or IPv6 subnets (%s) but the qemu '
+                      'provider has no IPv6 router: put every VM with IPv6 on one segment and one IPv6 subnet'
+                      % (len(v6_places), '; '.join('%s: %s in %s' % (', '.join(names), net, seg)
+                                                   for (seg, net), names in sorted(v6_places.items(), key=str))))
     if errors and strict:
         raise PlanError('\n'.join(errors))
 
@@ -305,6 +341,8 @@ def plan(doc):
             argv += ['-netdev', netdev,
                      '-device', 'virtio-net-pci,netdev=%s,mac=%s,addr=0x%x' % (nid, mac(vm, i), 3 + i)]
             cmdline.append('labnet.if=%s,%s' % (nic['dev'], nic['address']))
+            if nic.get('address_v6'):
+                cmdline.append('labnet.if6=%s,%s' % (nic['dev'], nic['address_v6']))
         mgmt_dev = 'eth%d' % nic_count
         argv += ['-netdev', 'user,id=mgmt,restrict=on,ipv6=off,net=%s,host=%s,hostfwd=tcp:127.0.0.1:%s-%s:22'
                  % (mgmt_net, mgmt_host, vm['port'], mgmt_guest),
@@ -329,13 +367,13 @@ def plan(doc):
             action = 'restart'
         else:
             action = 'keep'
+        nics = [{'dev': n['dev'], 'address': n['address'], 'segment': n['segment'], 'address_v6': n.get('address_v6')}
+                for n in vm['nics']]
+        nics.append({'dev': mgmt_dev, 'address': '%s/%d' % (mgmt_guest, mgmt_net.prefixlen), 'segment': None})
         out_vms.append({'name': vm['name'], 'role': vm['role'], 'port': vm['port'], 'run_dir': rdir,
                         'pidfile': pidfile, 'serial_log': serial, 'overlay': overlay,
                         'spec_file': os.path.join(rdir, 'spec.json'), 'spec': spec, 'argv': argv,
-                        'pid': pid, 'action': action, 'cleanup': cleanup, 'gateway': vm['gateway'],
-                        'nics': [{'dev': n['dev'], 'address': n['address'], 'segment': n['segment']}
-                                 for n in vm['nics']] + [{'dev': mgmt_dev, 'address': '%s/%d' % (
-                                     mgmt_guest, mgmt_net.prefixlen), 'segment': None}]})
+                        'pid': pid, 'action': action, 'cleanup': cleanup, 'gateway': vm['gateway'], 'nics': nics})
 
     # A (re)started switch or pair listener breaks the links of members that keep running.
     by_name = {v['name']: v for v in out_vms}
@@ -370,7 +408,8 @@ def plan(doc):
         'to_start': [v['name'] for v in out_vms if v['action'] != 'keep'],
         'summary': ['%s: %s, ssh 127.0.0.1:%s, %s%s' % (
             v['name'], v['action'], v['port'],
-            ', '.join('%s %s [%s]' % (n['dev'], n['address'], n['segment'] or 'mgmt') for n in v['nics']),
+            ', '.join('%s %s%s [%s]' % (n['dev'], n['address'], (' ' + n['address_v6']) if n.get('address_v6') else '',
+                                        n['segment'] or 'mgmt') for n in v['nics']),
             (', default via %s' % v['gateway']) if v['gateway'] else '') for v in out_vms]
         + ['segment %s (%s): %s, %s' % (s['name'], s['subnet'], s['kind'], ', '.join(s['members']))
            for s in out_segments],

@@ -156,7 +156,7 @@ def render(lab, host, reflectors=(), daemon='process', timers=(5, 30, 10)):
 def test_timers_given_as_strings_render_as_numbers():
     """-e calico_bird_connect_retry=7 arrives as a string: '7' * 6 must not become 777777."""
     text = render(plan(2), 'n1', timers=('7', '60', '20'))
-    assert 'connect retry time 7;' in text and 'error wait time 5, 60;' in text
+    assert 'connect retry time 7;' in text and 'error wait time 5, 30;' in text and 'connect delay time 2;' in text
     assert 'hold time 60;' in text and 'keepalive time 20;' in text
 
 

@@ -25,8 +25,9 @@ def plan(hostvars=None, mode='bgp', **kwargs):
     return calico_lab.calico_lab_plan(hostvars, sorted(hostvars), mode=mode, **kwargs)
 
 
-def refusal(change, mode='bgp', **kwargs):
-    hostvars = copy.deepcopy(DUAL)
+def refusal(change, mode='bgp', base=None, **kwargs):
+    """The plan's error for BASE (default DUAL) after CHANGE."""
+    hostvars = copy.deepcopy(DUAL if base is None else base)
     change(hostvars)
     with pytest.raises(AnsibleFilterError) as info:
         plan(hostvars, mode=mode, **kwargs)
@@ -247,9 +248,8 @@ RULES = {
                               ['host-a', 'host-b', 'fd00:92::/64', 'one IPv6 subnet', 'BGP mode']),
     'ipip across v6 subnets': (on('host-b', calico_node_address_v6='fd00:92::202/64'), 'ipip', {},
                                ['one IPv6 subnet', 'IPIP carries IPv4 only']),
-    'ipv6-only host': (on('host-a', calico_node_address=None), 'bgp', {},
-                       ['host-a: calico_node_address is missing', 'IPv6-only hosts are not supported',
-                        'fd00:91::201/64']),
+    'ipv6-only host beside a dual-stack one': (on('host-a', calico_node_address=None), 'bgp', {},
+                                               ['host-a: IPv6-only', 'beside host-b', 'IPv6-only on every host or on none']),
     # Dual-stack hosts get policy in both families; an IPv6-only rule in a lab with no IPv6 host polices nothing.
     'ipv6 rule without ipv6 hosts': (
         no_v6_everywhere(calico_policies=[{'name': 'p', 'ingress': [{'action': 'Allow', 'protocol': 'ICMPv6'}]}]),

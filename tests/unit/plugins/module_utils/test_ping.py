@@ -73,3 +73,14 @@ def test_icmpv6_reply_carries_the_hop_limit_and_errors_quote_our_request():
 def test_family_of_an_address():
     # The probe picks its socket by ipfamily.family_of, the shared layer's family test.
     assert (ping.family_of('10.10.1.2'), ping.family_of('fd00:10:244::43')) == (4, 6)
+
+
+@pytest.mark.parametrize('interval,accepted', [(0.2, True), (0.05, True), (0.01, True), (0.005, False)])
+def test_interval_is_ping_s_by_default_and_bounded_below(interval, accepted):
+    params = {'count': 3, 'deadline': 5, 'interval': interval}
+    assert ping.ping_argument_spec(3)['interval']['default'] == 0.2
+    if accepted:
+        ping.check_ping_options(params)
+    else:
+        with pytest.raises(LabError, match='interval: at least 0.01'):
+            ping.check_ping_options(params)

@@ -155,7 +155,7 @@ def test_proxy_arp_refuses_bad_values(overrides, message):
 
 
 def test_pod_sysctls_of_an_ipv6_pod_are_the_cni_plugins():
-    spec = {'pod_ip_forward': '0', 'pod_ifname': 'eth0', 'address6': None}
+    spec = {'pod_ip_forward': '0', 'pod_ifname': 'eth0', 'address': '10.10.0.2/32', 'address6': None}
     assert workload.pod_sysctl_values(spec) == {'net/ipv4/ip_forward': '0'}   # IPv4 only: as before
     assert workload.pod_sysctl_values(dict(spec, address6='fd00:10:244::2/128')) == {
         'net/ipv4/ip_forward': '0', 'net/ipv6/conf/all/forwarding': '0',
@@ -163,3 +163,8 @@ def test_pod_sysctls_of_an_ipv6_pod_are_the_cni_plugins():
         'net/ipv6/conf/lo/disable_ipv6': '0', 'net/ipv6/conf/eth0/accept_dad': '0'}
     assert 'net/ipv6/conf/all/forwarding' not in workload.pod_sysctl_values(
         dict(spec, pod_ip_forward=None, address6='fd00:10:244::2/128'))
+    # A pod of an IPv6-only lab: the IPv6 half alone (configureContainerSysctls writes ip_forward if hasIPv4).
+    assert workload.pod_sysctl_values(dict(spec, address=None, address6='fd00:10:244::2/128')) == {
+        'net/ipv6/conf/all/forwarding': '0',
+        'net/ipv6/conf/all/disable_ipv6': '0', 'net/ipv6/conf/default/disable_ipv6': '0',
+        'net/ipv6/conf/lo/disable_ipv6': '0', 'net/ipv6/conf/eth0/accept_dad': '0'}

@@ -171,6 +171,12 @@ def test_calico_tunnel_manages_vxlan_v6_beside_vxlan():
     assert [(s['name'], s['state']) for s in ipip] == [
         ('vxlan.calico', 'absent'), ('vxlan-v6.calico', 'absent'), ('tunl0', 'present')]
     assert len(calico_tunnel.wanted_tunnels(tunnel_params(mode='all', parent=None, local=None, state='absent'))) == 3
+    # IPv6-only (local6 without local, address or mac): vxlan-v6.calico alone, the lab's vxlan.calico removed.
+    v6_only = calico_tunnel.wanted_tunnels(tunnel_params(local=None, local6='fd00:91::201', address6='fd00:10:244::',
+                                                         mtu_from='eth0', exclusive=True))
+    assert [(s['name'], s['state']) for s in v6_only] == [
+        ('tunl0', 'absent'), ('vxlan-v6.calico', 'present'), ('vxlan.calico', 'absent')]
+    assert (v6_only[1]['parent'], v6_only[1]['mtu_from'], v6_only[1]['vni']) == ('eth0', 'eth0', 4096)
     with pytest.raises(LabError, match='^address6: needs local6'):
         calico_tunnel.wanted_tunnels(tunnel_params(address6='fd00:10:244::'))
     with pytest.raises(LabError, match='^local6: only for mode vxlan'):
