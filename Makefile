@@ -10,8 +10,12 @@ test: unit integration sanity lint galaxy
 unit:
 	$(PY) -m pytest -q tests/unit
 
+# Two test files at a time (pytest-xdist, one file per worker: a file's fixtures run once), as CI has 2
+# cores and most of a test's time is Ansible's and the lab's waits; every test's lab has names of its own
+# (labtest.Lab). INTEGRATION_WORKERS=0 runs them one after the other. The slowest tests are printed last.
+INTEGRATION_WORKERS ?= 2
 integration:
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q -n $(INTEGRATION_WORKERS) --dist loadfile --durations=15 tests/integration
 
 # ansible-test sanity, then ansible-test units (its layout: tests/unit/plugins/<type>/).
 sanity:

@@ -6,15 +6,21 @@ collection's labnet.calico.netns, or a templated ansible_connection as in invent
 whole `ansible -m shell` run: 1-3 s each on 2 busy cores, a few hundred commands per scenario. Here such
 a host, once Ansible says (one `debug` run per host) that its connection is labnet.calico.netns, runs
 each command as that connection plugin does, with the plugin's own argv (nsenter --net=/run/netns/NAME
--- /bin/sh -c CMD). Any other host is left as testinfra makes it.
+-- /bin/sh -c CMD). A host that testinfra reaches over SSH (the VMs) keeps its SSH backend, with one
+multiplexed connection per host (a ControlPath in a temporary directory, the masters closed at the
+end) instead of a new SSH handshake with a TCG VM for every command. Any other host is left as
+testinfra makes it.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import testinfra.host
 from testinfra.backend.base import BaseBackend
+from testinfra.backend.ssh import SshBackend
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 TREE = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
@@ -24,6 +30,7 @@ from ansible_collections.labnet.calico.plugins.connection.netns import (  # noqa
 
 NETNS_CONNECTION = 'labnet.calico.netns'
 COMMAND_TIMEOUT = 120   # every check's command is bounded (pings carry their own -w)
+_control = {'dir': None, 'paths': []}   # the ControlPath of every multiplexed SSH host
 
 
 class NetnsBackend(BaseBackend):
@@ -68,8 +75,24 @@ def get_host(self, name, **kwargs):
         host = _testinfra_get_host(self, name, **kwargs)
         if host is None:
             host = netns_host(self, name)
+        elif isinstance(host.backend, SshBackend) and not host.backend.controlpath:
+            # testinfra asks for ControlMaster=auto but gives ssh no ControlPath (ansible.cfg has none):
+            # without one, ssh multiplexes nothing.
+            if not _control['dir']:
+                _control['dir'] = tempfile.mkdtemp(prefix='labnet-testinfra-')
+            host.backend.controlpath = os.path.join(_control['dir'], name)
+            _control['paths'].append(host.backend.controlpath)
         self._host_cache[name] = host
     return self._host_cache[name]
 
 
 AnsibleRunner.get_host = get_host
+
+
+def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
+    for path in _control['paths']:
+        if os.path.exists(path):
+            subprocess.run(['ssh', '-o', 'ControlPath=' + path, '-O', 'exit', 'labnet-testinfra'],
+                           capture_output=True, check=False, stdin=subprocess.DEVNULL, timeout=30)
+    if _control['dir']:
+        shutil.rmtree(_control['dir'], ignore_errors=True)
