@@ -26,7 +26,7 @@ from sweep import BIN, RESULTS, ROOT, changed_total, timed  # noqa: E402  (one r
 
 FIELDS = ['topology', 'hosts', 'pods', 'bring_up_s', 'converge_s', 'sessions', 'sessions_per_host_max',
           'bird_routes', 'reapply_s', 'reapply_changed', 'teardown_s']
-WAIT_TASK = 'Every BGP session of this host is Established'
+WAIT_TASK = 'Every BGP session of this host'   # the wait task's name, up to where it names the families
 
 
 def established_sessions(host):
