@@ -95,7 +95,7 @@ def main(args):
         print('  '.join('%s=%s' % (k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in rows[-1].items()),
               flush=True)
     with open(os.path.join(RESULTS, 'bird-scale.csv'), 'w', newline='') as out:
-        writer = csv.DictWriter(out, FIELDS)
+        writer = csv.DictWriter(out, FIELDS, lineterminator='\n')   # ansible-test sanity wants \n endings
         writer.writeheader()
         for row in rows:
             writer.writerow(dict((k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in row.items()))

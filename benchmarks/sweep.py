@@ -136,7 +136,7 @@ def main(sizes):
         print('  '.join('%s=%s' % (k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in rows[-1].items()), flush=True)
     rows = merged(os.path.join(RESULTS, 'sweep.csv'), rows)
     with open(os.path.join(RESULTS, 'sweep.csv'), 'w', newline='') as out:
-        writer = csv.DictWriter(out, FIELDS)
+        writer = csv.DictWriter(out, FIELDS, lineterminator='\n')   # ansible-test sanity wants \n endings
         writer.writeheader()
         for row in rows:
             writer.writerow(dict((k, ('%.2f' % v) if isinstance(v, float) else v) for k, v in row.items()))

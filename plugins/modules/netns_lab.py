@@ -99,10 +99,11 @@ options:
         type: str
   pods:
     description:
-      - Names of the lab's pod namespaces. Only used with O(state=absent), which removes them too (the
-        netns provider keeps pods as ordinary namespaces of this machine). A pod namespace is removed
-        only when it holds nothing but C(lo), veth ends, the kernel's fallback devices and links
-        tagged C(labnet.calico).
+      - Names of the lab's pod namespaces. O(state=absent) removes them too (the netns provider keeps
+        pods as ordinary namespaces of this machine). A pod namespace is removed only when it holds
+        nothing but C(lo), veth ends, the kernel's fallback devices and links tagged C(labnet.calico).
+      - With O(state=present) they are only counted, each pod holding one neighbour entry (its
+        gateway), toward the limits of the machine's neighbour tables.
     type: list
     elements: str
     default: []
