@@ -3,6 +3,8 @@ underlay included (issue 13): what each VM's kernel command line carries, and wh
 any VM starts. The planner only reads pidfiles and binds a 127.0.0.1 port to see that it is free."""
 import importlib.util
 import os
+import shutil
+import tempfile
 
 import pytest
 
@@ -18,6 +20,15 @@ PORTS = {'host-a': 47221, 'host-b': 47222, 'host-c': 47223, 'router': 47224}
 def vm(name, address, address_v6=None, role='node', **extra):
     return dict({'name': name, 'role': role, 'addresses': [address] if role == 'node' else address,
                  'address_v6': address_v6, 'port': PORTS[name]}, **extra)
+
+
+@pytest.fixture
+def tmp_path():
+    """A short run directory: pytest's own tmp_path (deeper under xdist, as ansible-test units runs it) makes
+    the segments' unix socket paths longer than the kernel's 108 bytes, which the planner refuses."""
+    path = tempfile.mkdtemp(prefix='qlp', dir='/tmp')
+    yield path
+    shutil.rmtree(path)
 
 
 def plan(tmp_path, vms):
