@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 name: preload
 type: aggregate
 short_description: Load the collection's filter plugins once in the controller, before any task
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Ansible runs every task of every host in a worker process forked from the controller, and a worker
     that meets a C(labnet.calico.*) filter imports the collection's filter plugins and their
