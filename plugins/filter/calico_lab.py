@@ -347,7 +347,8 @@ def capture_probes(plan, host, policies=None):
 
 
 def capture_report(captures, plan, policies=None):
-    """Judge what pod_capture registered on every host: what crossed the underlay agrees with the routes.
+    """Judge what pod_capture registered on every host (or pod_ping's captured list): what crossed the
+    underlay agrees with the routes.
 
     Every echo request the probe sent must have left through the underlay and every reply come back,
     encapsulated as the route's device says (plain for the underlay itself), between the two hosts'
@@ -356,7 +357,9 @@ def capture_report(captures, plan, policies=None):
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     lines, failures = [], []
     for host in sorted(captures):
-        results = (captures[host] or {}).get('results') or []
+        results = captures[host] or []
+        if isinstance(results, dict):
+            results = results.get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
         got = set((r['source'], r['target'], r.get('family') or 'ipv4') for r in results)
         for wanted in capture_probes(plan, host, policies) if host in plan else []:

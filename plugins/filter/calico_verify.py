@@ -241,11 +241,21 @@ def _matrix(plan, cells, fam='ipv4'):
     return lines
 
 
-def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None):
+def _tunnelled(expected, host, peer, dev, sent, received):
+    """Add the packets of SENT requests and RECEIVED replies through tunnel DEV to EXPECTED (both ends)."""
+    expected[host][dev][0] += sent           # our requests leave through the tunnel
+    expected[host][dev][1] += received       # their replies come back through it
+    if peer in expected:                     # the peer received and answered them
+        expected[peer][dev][0] += received
+        expected[peer][dev][1] += received
+
+
+def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None, captures=None):
     """Judge the lab from pod_ping results of every host.
 
     pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
-    on every host before and after all the pings. Returns {'lines', 'failures', 'mode', 'pairs', 'sampled',
+    on every host before and after all the pings; captures: host -> pod_ping's captured results, whose
+    probes ran between the two readings too (their tunnelled packets are expected in the counters). Returns {'lines', 'failures', 'mode', 'pairs', 'sampled',
     'families'}: per family (IPv4, then IPv6), a summary per ordered host pair (pairs ok/probed, reply
     TTLs or hop limits, the path) and the matrix of every pod when there are at most MATRIX_PODS;
     failures named by pod and family first, then tunnel counter checks (both families' tunnels).
@@ -286,11 +296,11 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
             failed[fam].append((r['source'], r['target'], problem, r, host))
         if dev:
             used.add(dev)
-            expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
-            expected[host][dev][1] += r['received']   # their replies come back through it
-            if peer in expected:                      # the peer received and answered them
-                expected[peer][dev][0] += r['received']
-                expected[peer][dev][1] += r['received']
+            _tunnelled(expected, host, peer, dev, r['sent'], r['received'])
+    for host in sorted(captures or {}):
+        for r in captures[host] or []:
+            if r.get('route_dev') in TUNNEL_DEVICES and host in expected:
+                _tunnelled(expected, host, pod_host.get(r['target']), r['route_dev'], r['sent'], r['received'])
     sampled = False
     if families == ['ipv6']:
         # An IPv6-only lab: say so, rather than an empty IPv4 matrix that reads as passing nothing.

@@ -356,6 +356,21 @@ class IPRoute:
         found = parse_json_output(out) if rc == 0 else []
         return {'dev': found[0].get('dev'), 'gateway': found[0].get('gateway')} if found else {}
 
+    def routes_get(self, addresses):
+        """route_get for every one of ADDRESSES in one ``ip -batch`` ({} for an address without a route:
+        -force goes on past it, and the answers are matched by dst)."""
+        data = ''.join('route get %s\n' % address for address in addresses)
+        _rc, out, _err = self.run(['-j', '-force', '-batch', '-'], check_rc=False, data=data)
+        found = {}
+        for line in out.splitlines():
+            try:
+                routes = json.loads(line)
+            except ValueError:
+                continue
+            for route in routes if isinstance(routes, list) else []:
+                found[route.get('dst')] = {'dev': route.get('dev'), 'gateway': route.get('gateway')}
+        return dict((address, found.get(address, {})) for address in addresses)
+
     def links(self, netns=None):
         """Every link of a namespace with its details and addresses (IPv4, and IPv6 but link-local), by name."""
         return dict((link['name'], link) for link in

@@ -314,9 +314,10 @@ def _child(netns, work, job, write_fd):
         os._exit(status)  # never the module's exit: no atexit cleanup, no second result
 
 
-def run_in_namespaces(jobs, work, parallel, bound):
+def run_in_namespaces(jobs, work, parallel, bound, watch=None):
     """WORK(job) for each {netns: job} of JOBS, each in a forked child inside its namespace, at most
-    PARALLEL at once; a child still running BOUND seconds after it started is killed.
+    PARALLEL at once; a child still running BOUND seconds after it started is killed. WATCH: (fd,
+    callback), the callback called whenever fd is readable meanwhile (pod_capture's packet socket).
 
     Returns {netns: {'results': what WORK returned} or {'error': text}}. Shared by the probes that run
     from pods (pod_ping's echo requests, pod_probe's connections).
@@ -334,7 +335,10 @@ def run_in_namespaces(jobs, work, parallel, bound):
                 _child(netns, work, jobs[netns], write_fd)
             os.close(write_fd)
             running[read_fd] = (netns, pid, [], time.monotonic())
-        ready, _w, _x = select.select(list(running), [], [], 0.5)
+        ready, _w, _x = select.select(list(running) + ([watch[0]] if watch else []), [], [], 0.5)
+        if watch and watch[0] in ready:
+            ready.remove(watch[0])
+            watch[1]()
         for fd in ready:
             chunk = os.read(fd, 65536)
             if chunk:
@@ -354,13 +358,13 @@ def run_in_namespaces(jobs, work, parallel, bound):
     return answers
 
 
-def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None):
-    """Probe from several namespaces at once, at most PARALLEL children.
+def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None, watch=None):
+    """Probe from several namespaces at once, at most PARALLEL children (WATCH: run_in_namespaces').
 
     jobs: {netns: [address, ...]}. Returns {netns: {'results': {address: probe's fields}} or {'error'}}.
     """
     return run_in_namespaces(jobs, lambda addresses: probe(addresses, count, interval, deadline, pattern),
-                             parallel, deadline + count * REPLY_WAIT + 5)
+                             parallel, deadline + count * REPLY_WAIT + 5, watch)
 
 
 def _decode_answer(netns, payload):
@@ -368,14 +372,3 @@ def _decode_answer(netns, payload):
         return json.loads(payload.decode())
     except ValueError:
         return {'error': 'probing from %s: the prober ended without an answer' % netns}
-
-
-def ping_from_netns(netns, address, count, interval, deadline, pattern=None):
-    """Echo requests to ADDRESS from inside NETNS: probe's fields, with 'error' when nothing came back.
-
-    pattern: bytes to fill the echo data with, so that these packets can be told apart on the wire.
-    """
-    answer = probe_from_namespaces({netns: [address]}, count, interval, deadline, parallel=1, pattern=pattern)[netns]
-    if 'error' in answer:
-        return {'sent': 0, 'received': 0, 'ttl': None, 'rtt_avg_ms': None, 'error': [answer['error']]}
-    return answer['results'][address]

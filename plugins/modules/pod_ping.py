@@ -80,6 +80,46 @@ options:
     description: Sources probing at once (1-64).
     type: int
     default: 16
+  capture:
+    description:
+      - After the pings, watch the host's underlay while these probes ping, as M(labnet.calico.pod_capture) does, in
+        the same run; its results are RV(captured).
+    type: dict
+    suboptions:
+      interface:
+        description: The underlay device to watch.
+        type: str
+        required: true
+      probes:
+        description: M(labnet.calico.pod_capture)'s O(labnet.calico.pod_capture#module:probes) - pairs to ping while watching.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          source:
+            description: Network namespace of the pod that pings.
+            type: str
+            required: true
+          target:
+            description: Name of the target (its pod), for the report.
+            type: str
+            required: true
+          source_ip:
+            description: The source pod's IPv4 address, with O(capture.probes[].ip).
+            type: str
+          ip:
+            description: The target pod's IPv4 address.
+            type: str
+          source_ip6:
+            description: The source pod's IPv6 address, with O(capture.probes[].ip6).
+            type: str
+          ip6:
+            description: The target pod's IPv6 address.
+            type: str
+      count:
+        description: Echo requests per probe (1-20).
+        type: int
+        default: 2
 extends_documentation_fragment:
   - labnet.calico.attributes.READ_ONLY
   - labnet.calico.attributes
@@ -125,17 +165,21 @@ failed_pairs:
   description: Number of pairs that received nothing back.
   returned: always
   type: int
+captured:
+  description: With O(capture), M(labnet.calico.pod_capture)'s RV(labnet.calico.pod_capture#module:results) for its probes.
+  returned: when O(capture) is given
+  type: list
+  elements: dict
 '''
-
-import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.labnet.calico.plugins.module_utils.capture import PROBE_OPTIONS, capture, checked_probes
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_netns, parse_ipv4_address, parse_ipv6_address, run_argv,
+    IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv6_address,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
-    check_ping_options, ping_argument_spec, probe_from_namespaces,
+    PING_LIMITS, check_ping_options, ping_argument_spec, probe_from_namespaces,
 )
 
 
@@ -163,33 +207,30 @@ def checked_pairs(params):
     return [(source, name, address, fam) for source in sources for name, address, fam in targets if source != name]
 
 
-def host_paths(module, addresses):
-    """{address: {'dev', 'gateway'}} - how this host routes each address, one ``ip -batch`` for all
-    ({} for an address without a route: -force goes on past it, and the answers are matched by dst)."""
-    ip = module.get_bin_path('ip', required=True)
-    data = ''.join('route get %s\n' % address for address in addresses)
-    _rc, out, _err = run_argv(module, [ip, '-j', '-force', '-batch', '-'], check_rc=False, data=data)
-    found = {}
-    for line in out.splitlines():
-        try:
-            routes = json.loads(line)
-        except ValueError:
-            continue
-        for route in routes if isinstance(routes, list) else []:
-            found[route.get('dst')] = {'dev': route.get('dev'), 'gateway': route.get('gateway')}
-    return dict((address, found.get(address, {})) for address in addresses)
+def checked_capture(spec):
+    """(interface, probes, count) of the capture option, every value checked; None without it."""
+    if spec is None:
+        return None
+    low, high = PING_LIMITS['count']
+    if not low <= spec['count'] <= high:
+        raise LabError('capture.count: %d is outside %d-%d' % (spec['count'], low, high))
+    return (check_ifname(spec['interface'], 'capture.interface'), checked_probes(spec['probes'], 'capture.probes'),
+            spec['count'])
 
 
 def main():
     target_options = dict(name=dict(type='str', required=True), ip=dict(type='str'), ip6=dict(type='str'))
     pair_options = dict(source=dict(type='str', required=True), target=dict(type='str', required=True),
                         ip=dict(type='str'), ip6=dict(type='str'))
+    capture_options = dict(interface=dict(type='str', required=True), count=dict(type='int', default=2),
+                           probes=dict(type='list', elements='dict', required=True, options=PROBE_OPTIONS))
     module = AnsibleModule(
         argument_spec=dict(
             sources=dict(type='list', elements='str'),
             targets=dict(type='list', elements='dict', options=target_options),
             pairs=dict(type='list', elements='dict', options=pair_options),
             parallel=dict(type='int', default=16),
+            capture=dict(type='dict', options=capture_options),
             **ping_argument_spec(count=3)
         ),
         mutually_exclusive=[('pairs', 'sources'), ('pairs', 'targets')],
@@ -203,8 +244,10 @@ def main():
         check_ping_options(params)
         if not 1 <= params['parallel'] <= 64:
             raise LabError('parallel: %d is outside 1-64' % params['parallel'])
+        watch = checked_capture(params['capture'])
         # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
-        paths = host_paths(module, sorted(set(p[2] for p in pairs)))
+        wanted = [p[2] for p in pairs] + ([probe['ip'] for probe in watch[1]] if watch else [])
+        paths = IPRoute(module).routes_get(sorted(set(wanted)))
         jobs = {}
         for source, _name, address, _family in pairs:
             jobs.setdefault(source, []).append(address)
@@ -225,7 +268,16 @@ def main():
         result.update({'source': source, 'target': name, 'ip': address, 'family': fam, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
         results.append(result)
-    module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']))
+    extra = {}
+    if watch:
+        # After the matrix, its own probes apart from it; the mark keeps the matrix's packets out of it.
+        interface, probes, count = watch
+        try:
+            extra['captured'] = capture(interface, probes, paths, count, params['interval'], params['deadline'],
+                                        params['parallel'])
+        except OSError as exc:
+            module.fail_json(msg='capture.interface: cannot watch %s: %s' % (interface, exc.strerror or exc))
+    module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']), **extra)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
-from ansible_collections.labnet.calico.plugins.modules import pod_capture
+from ansible_collections.labnet.calico.plugins.module_utils import capture
 
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_lab import SEEDS, plan
 
@@ -38,22 +38,22 @@ def vxlan(outer_src, outer_dst, inner_frame, vni=4096):
 
 def test_plain_echo_on_ethernet_and_behind_a_vlan_tag():
     for frame in (ethernet(echo('10.10.0.2', '10.10.1.2')), ethernet(echo('10.10.0.2', '10.10.1.2'), vlan=42)):
-        assert pod_capture.decode_frame(frame) == {
+        assert capture.decode_frame(frame) == {
             'encapsulation': 'none', 'outer_src': None, 'outer_dst': None, 'vni': None,
             'src': '10.10.0.2', 'dst': '10.10.1.2', 'icmp': 'request', 'data': b't' * 16 + MARK * 5}
 
 
 def test_ipip_and_vxlan_name_outer_and_inner_addresses():
     ipip = ethernet(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')))
-    found = pod_capture.decode_frame(ipip)
+    found = capture.decode_frame(ipip)
     assert (found['encapsulation'], found['outer_src'], found['outer_dst'], found['src'], found['icmp']) == (
         'ipip', '172.16.91.201', '172.16.91.202', '10.10.0.2', 'request')
     inner = ethernet(echo('10.10.1.2', '10.10.0.2', 'reply'))
-    found = pod_capture.decode_frame(ethernet(vxlan('172.16.91.202', '172.16.91.201', inner)))
+    found = capture.decode_frame(ethernet(vxlan('172.16.91.202', '172.16.91.201', inner)))
     assert (found['encapsulation'], found['vni'], found['outer_src'], found['dst'], found['icmp']) == (
         'vxlan', 4096, '172.16.91.202', '10.10.0.2', 'reply')
     # A device without an Ethernet header (e.g. a tunnel as the underlay) hands over the IP packet itself.
-    raw = pod_capture.decode_frame(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')),
+    raw = capture.decode_frame(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')),
                                    ethernet=False)
     assert raw['encapsulation'] == 'ipip'
 
@@ -69,7 +69,7 @@ def test_ipip_and_vxlan_name_outer_and_inner_addresses():
     b'',
 ])
 def test_anything_else_is_not_an_echo(frame):
-    assert pod_capture.decode_frame(frame) is None
+    assert capture.decode_frame(frame) is None
 
 
 def test_probe_packets_keep_only_the_probe_and_say_the_direction():
@@ -77,7 +77,7 @@ def test_probe_packets_keep_only_the_probe_and_say_the_direction():
               (ethernet(echo('10.10.1.2', '10.10.0.2', 'reply')), False, True),
               (ethernet(echo('10.10.0.3', '10.10.1.2')), True, True),                    # another pod
               (ethernet(echo('10.10.0.2', '10.10.1.2', mark=b'\x01' * 8)), True, True)]  # another ping
-    packets = pod_capture.probe_packets(frames, '10.10.0.2', '10.10.1.2', MARK)
+    packets = capture.probe_packets(frames, '10.10.0.2', '10.10.1.2', MARK)
     assert [p['text'] for p in packets] == ['out 10.10.0.2 > 10.10.1.2 ICMP echo request',
                                             'in 10.10.1.2 > 10.10.0.2 ICMP echo reply']
 
@@ -91,7 +91,7 @@ def wire(encapsulation, direction, icmp, outer=('172.16.91.201', '172.16.91.202'
     packet = {'encapsulation': encapsulation, 'direction': direction, 'icmp': icmp, 'vni': None,
               'outer_src': outer[0] if encapsulation != 'none' else None,
               'outer_dst': outer[1] if encapsulation != 'none' else None}
-    packet['text'] = pod_capture.describe(dict(packet, src='10.10.0.2', dst='10.10.1.2'))
+    packet['text'] = capture.describe(dict(packet, src='10.10.0.2', dst='10.10.1.2'))
     return packet
 
 
