@@ -329,19 +329,27 @@ def capture_probes(plan, host, policies=None):
     def echo(s, t, family):  # the policies allow its ICMP echo over FAMILY (each family judged apart)
         return not normalized or calico_policy.verdict(normalized, s, t, 1 if family == 4 else 58, None, family)[0] == 'allow'
 
+    def over4(s, t):
+        return bool(s['ip'] and t['ip'] and echo(s, t, 4))
+
+    def over6(s, t):  # a pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone
+        return bool(s.get('ip6') and t.get('ip6') and echo(s, t, 6))
+
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        # A pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone.
-        pairs = [(s, t) for s in mine for t in theirs if s['ip'] and t['ip'] and echo(s, t, 4)]
-        pairs6 = [(s, t) for s in mine for t in theirs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
-        both = [pair for pair in pairs if pair in pairs6]
-        if pairs or pairs6:
-            source, target = (both or pairs or pairs6)[0]
-            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if (source, target) in pairs else {}
+
+        def first(allowed):  # the first pair in pod order (not every pair: that is pods squared per peer)
+            return next(((s, t) for s in mine for t in theirs if allowed(s, t)), None)
+
+        dual = any(s.get('ip6') for s in mine) and any(t.get('ip6') for t in theirs)
+        found = (dual and first(lambda s, t: over4(s, t) and over6(s, t))) or first(over4) or (dual and first(over6))
+        if found:
+            source, target = found
+            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if over4(source, target) else {}
             # over IPv6 as well when both pods have it (pod_capture probes each family)
-            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if (source, target) in pairs6 else {}
+            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if over6(source, target) else {}
             probes.append(dict({'source': source['netns'], 'target': target['name']}, **dict(v4, **v6)))
     return probes
 

@@ -276,14 +276,16 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
     expected = dict((host, dict((dev, [0, 0]) for dev in TUNNEL_DEVICES)) for host in plan)
     used = set()
     probed = dict((fam, 0) for fam in families)
+    matrix = len(lab_pods) <= MATRIX_PODS
     for host, r in results:
         fam = _family(r)
         probed[fam] += 1
         peer = pod_host.get(r['target'])
         dev = r.get('host_dev') if r.get('host_dev') in TUNNEL_DEVICES else None
-        cells[fam][(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
-                                                  + (' %s%s' % ('hl' if fam == 'ipv6' else 'ttl', r['ttl']) if r['ttl'] else '')
-                                                  + (' T' if dev else ''))
+        if matrix:  # only printed up to MATRIX_PODS: not a string per pair of a large lab
+            cells[fam][(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
+                                                      + (' %s%s' % ('hl' if fam == 'ipv6' else 'ttl', r['ttl']) if r['ttl'] else '')
+                                                      + (' T' if dev else ''))
         problem = _pair_problem(r, peer == host, _label(fam, families))
         entry = summary.setdefault((host, peer, fam), [0, 0, set(), set()])
         entry[0] += 0 if problem else 1
@@ -318,7 +320,7 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
         lines.append('%s -> %s%s: %d/%d pairs ok, %s %s, via %s (%s)'
                      % (host, peer, _label(fam, families), ok, count, 'hop limit' if fam == 'ipv6' else 'TTL',
                         ','.join(str(t) for t in sorted(ttls)) or 'none', ','.join(sorted(devs)), ' and '.join(encapsulation)))
-    if len(lab_pods) <= MATRIX_PODS:
+    if matrix:
         for fam in families:
             if len(families) > 1 or fam != 'ipv4':
                 lines.append('%s:' % FAMILY_NAMES[fam])

@@ -129,3 +129,29 @@ def test_capture_probes_one_per_peer_host_with_pods():
     assert calico_lab.capture_probes(lab, 'host-a') == [
         {'source': 'netns01', 'source_ip': '10.10.0.2', 'target': 'netns03', 'ip': '10.10.1.2'}]
     assert calico_lab.capture_probes(lab, 'host-c') == []
+
+
+def test_the_probes_are_checked_per_family_and_a_pair_twice_refused():
+    probes = [{'source': 'netns01', 'source_ip': '10.10.0.2', 'target': 'netns03', 'ip': '10.10.1.2',
+               'source_ip6': 'fd00::2', 'ip6': 'fd00::1:2'}]
+    assert [(p['family'], p['source_ip'], p['ip']) for p in capture.checked_probes(probes)] == [
+        ('ipv4', '10.10.0.2', '10.10.1.2'), ('ipv6', 'fd00::2', 'fd00::1:2')]
+    # The reverse pair's packets look the same on the wire: refused too, naming both probes.
+    reverse = {'source': 'netns03', 'source_ip': '10.10.1.2', 'target': 'netns01', 'ip': '10.10.0.2'}
+    with pytest.raises(capture.LabError, match=r'capture.probes\[1\]: the same pair of addresses as capture.probes\[0\]'):
+        capture.checked_probes(probes + [reverse], 'capture.probes')
+    for bad, message in (({'ip': None, 'ip6': None}, 'ip or ip6 is required'),
+                         ({'source_ip': None}, 'source_ip and ip go together'),
+                         ({'source': 'bad name'}, 'probes\\[0\\].source')):
+        with pytest.raises(capture.LabError, match=message):
+            capture.checked_probes([dict(probes[0], **bad)])
+
+
+def test_the_capture_report_takes_pod_pings_captured_list():
+    lab = plan(SEEDS, mode='ipip')
+    result = {'source': 'netns01', 'target': 'netns03', 'family': 'ipv4', 'sent': 1, 'received': 1,
+              'route_dev': 'tunl0', 'packets': []}
+    as_list = calico_lab.capture_report({'host-a': [result]}, lab)
+    assert as_list == calico_lab.capture_report({'host-a': {'results': [result]}}, lab)
+    assert 'host-a: netns01 -> netns03: ping sent 1 and got 1 back, but eth0 carried 0 requests out and 0 replies in' \
+        in as_list['failures']

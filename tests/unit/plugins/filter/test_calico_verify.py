@@ -37,6 +37,24 @@ def test_verify_report_counts_tunnel_packets_exactly():
     assert any('no reply' in f for f in lost['failures']) and any('expected ipip' in f for f in lost['failures'])
 
 
+def test_the_capture_probes_in_the_pings_run_are_expected_in_the_tunnel_counters():
+    """pod_ping's capture runs between the two readings: its tunnelled packets count, a plain one does not."""
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [ping('netns03', 'netns01', '10.10.0.2', 'tunl0')]}
+    captures = {'host-a': [{'source': 'netns01', 'target': 'netns03', 'sent': 2, 'received': 2, 'route_dev': 'tunl0'}],
+                'host-b': [{'source': 'netns03', 'target': 'netns01', 'sent': 2, 'received': 1, 'route_dev': 'eth0'}]}
+    before = {'host-a': links(0, 0), 'host-b': links(10, 10)}
+    good = calico_verify.verify_report(pings, lab, before, {'host-a': links(6, 6), 'host-b': links(16, 16)}, 'ipip',
+                                       captures)
+    assert good['failures'] == [], good['failures']
+    assert 'host-a tunl0: 6 packets out, 6 in during the pings (expected 6 and 6)' in good['lines']
+    uncounted = calico_verify.verify_report(pings, lab, before, {'host-a': links(4, 4), 'host-b': links(14, 14)},
+                                            'ipip', captures)
+    assert 'host-a: tunl0 carried 4/4 packets out/in, expected 6/6: traffic bypassed the tunnel' in uncounted['failures']
+
+
 def test_full_matrix_up_to_max_pairs():
     lab = big_plan(2, 4)
     for host in lab:
