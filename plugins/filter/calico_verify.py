@@ -16,7 +16,7 @@ import json
 
 from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES, peer_routes
 from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
-from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
+from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES, row_result
 
 # Up to this many ordered pod pairs verify probes every one; above it, a sample (verify_pairs).
 DEFAULT_MAX_PAIRS = 5000
@@ -253,7 +253,7 @@ def _tunnelled(expected, host, peer, dev, sent, received):
 def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None, captures=None):
     """Judge the lab from pod_ping results of every host.
 
-    pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
+    pings: host -> pod_ping results (or rows); links_before/after: host -> ``ip -s -j link show`` output, taken
     on every host before and after all the pings; captures: host -> pod_ping's captured results, whose
     probes ran between the two readings too (their tunnelled packets are expected in the counters). Returns {'lines', 'failures', 'mode', 'pairs', 'sampled',
     'families'}: per family (IPv4, then IPv6), a summary per ordered host pair (pairs ok/probed, reply
@@ -263,7 +263,8 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
     links_before, links_after = links_before or {}, links_after or {}
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     lab_pods = _pods(plan)
-    results = [(host, r) for host in sorted(pings) for r in pings[host] or []]
+    # pod_ping's results, or its rows (text, at size)
+    results = [(host, row_result(r) if isinstance(r, str) else r) for host in sorted(pings) for r in pings[host] or []]
     families = [fam for fam, key in FAMILY_KEYS
                 if any(w.get(key) for _h, w in lab_pods) or any(_family(r) == fam for _h, r in results)] or ['ipv4']
     failures, lines = [], []

@@ -61,6 +61,31 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_PROBES = 0xffff     # sequence numbers of one source
 
 
+# pod_ping's rows: one line of text per pair, these fields apart by single spaces ('-' for none), the
+# errors last (' | ' between them). Ansible carries one string far faster than a dict of eleven keys,
+# and a full matrix at a few hundred pods is hundreds of thousands of pairs.
+ROW_FIELDS = ('source', 'target', 'ip', 'family', 'sent', 'received', 'ttl', 'rtt_avg_ms', 'host_dev', 'host_gateway')
+ROW_NUMBERS = {'sent': int, 'received': int, 'ttl': int, 'rtt_avg_ms': float}
+
+
+def result_row(result):
+    """One pod_ping result as its row (ROW_FIELDS, then its errors)."""
+    fields = ['-' if result.get(key) is None else str(result[key]) for key in ROW_FIELDS]
+    return ' '.join(fields + [' | '.join(result.get('error') or [])]).rstrip()
+
+
+def row_result(row):
+    """A row back into pod_ping's result (with 'ok', and 'error' when it has errors)."""
+    parts = row.split(' ', len(ROW_FIELDS))
+    result = {}
+    for key, value in zip(ROW_FIELDS, parts):
+        result[key] = None if value == '-' else ROW_NUMBERS.get(key, str)(value)
+    result['ok'] = result['received'] > 0
+    if len(parts) > len(ROW_FIELDS):
+        result['error'] = parts[-1].split(' | ')
+    return result
+
+
 def ping_argument_spec(count):
     """The count, interval and deadline options of a module that pings, COUNT requests by default."""
     return dict(count=dict(type='int', default=count), interval=dict(type='float', default=DEFAULT_INTERVAL),

@@ -80,6 +80,12 @@ options:
     description: Sources probing at once (1-64).
     type: int
     default: 16
+  rows:
+    description:
+      - Return RV(rows), one line of text per pair, instead of RV(results) - the same fields, for a full matrix of
+        a few hundred pods (hundreds of thousands of pairs), which Ansible carries far faster as strings.
+    type: bool
+    default: false
   capture:
     description:
       - After the pings, watch the host's underlay while these probes ping, as M(labnet.calico.pod_capture) does, in
@@ -146,7 +152,7 @@ EXAMPLES = r'''
 RETURN = r'''
 results:
   description: One entry per source, target and family (C(ip) is the address probed, C(family) ipv4 or ipv6, C(ttl) the hop limit over IPv6).
-  returned: always
+  returned: unless O(rows) is true
   type: list
   elements: dict
   sample:
@@ -161,6 +167,14 @@ results:
       ok: true
       host_dev: tunl0
       host_gateway: 172.16.91.202
+rows:
+  description:
+    - With O(rows), instead of RV(results) - per pair, the fields C(source target ip family sent received ttl rtt_avg_ms
+      host_dev host_gateway) apart by single spaces (C(-) for none), then the errors if any (C( | ) between them).
+  returned: when O(rows) is true
+  type: list
+  elements: str
+  sample: ['netns01 netns03 10.10.1.2 ipv4 2 2 62 0.08 tunl0 172.16.91.202']
 failed_pairs:
   description: Number of pairs that received nothing back.
   returned: always
@@ -179,7 +193,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv6_address,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
-    PING_LIMITS, check_ping_options, ping_argument_spec, probe_from_namespaces,
+    PING_LIMITS, check_ping_options, ping_argument_spec, probe_from_namespaces, result_row,
 )
 
 
@@ -230,6 +244,7 @@ def main():
             targets=dict(type='list', elements='dict', options=target_options),
             pairs=dict(type='list', elements='dict', options=pair_options),
             parallel=dict(type='int', default=16),
+            rows=dict(type='bool', default=False),
             capture=dict(type='dict', options=capture_options),
             **ping_argument_spec(count=3)
         ),
@@ -244,6 +259,10 @@ def main():
         check_ping_options(params)
         if not 1 <= params['parallel'] <= 64:
             raise LabError('parallel: %d is outside 1-64' % params['parallel'])
+        if params['rows']:
+            spaced = sorted(set(p[1] for p in pairs if not p[1] or any(c.isspace() for c in p[1])))
+            if spaced:
+                raise LabError('rows: a target name with a space would break its row: %r' % spaced[0])
         watch = checked_capture(params['capture'])
         # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
         wanted = [p[2] for p in pairs] + ([probe['ip'] for probe in watch[1]] if watch else [])
@@ -268,7 +287,8 @@ def main():
         result.update({'source': source, 'target': name, 'ip': address, 'family': fam, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
         results.append(result)
-    extra = {}
+    failed = sum(1 for r in results if not r['ok'])
+    extra = {'rows': [result_row(r) for r in results]} if params['rows'] else {'results': results}
     if watch:
         # After the matrix, its own probes apart from it; the mark keeps the matrix's packets out of it.
         interface, probes, count = watch
@@ -277,7 +297,7 @@ def main():
                                         params['parallel'])
         except OSError as exc:
             module.fail_json(msg='capture.interface: cannot watch %s: %s' % (interface, exc.strerror or exc))
-    module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']), **extra)
+    module.exit_json(changed=False, failed_pairs=failed, **extra)
 
 
 if __name__ == '__main__':

@@ -55,6 +55,18 @@ def test_the_capture_probes_in_the_pings_run_are_expected_in_the_tunnel_counters
     assert 'host-a: tunl0 carried 4/4 packets out/in, expected 6/6: traffic bypassed the tunnel' in uncounted['failures']
 
 
+def test_pod_pings_rows_are_judged_as_its_results():
+    """verify asks pod_ping for rows (text, one per pair): the same report, a broken pair named the same way."""
+    from ansible_collections.labnet.calico.plugins.module_utils.ping import result_row
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [dict(ping('netns03', 'netns01', '10.10.0.2', None, received=0), error=['no reply'])]}
+    rows = dict((host, [result_row(r) for r in found]) for host, found in pings.items())
+    assert calico_verify.verify_report(rows, lab) == calico_verify.verify_report(pings, lab)
+    assert any('netns03 -> netns01 (10.10.0.2): no reply' in f for f in calico_verify.verify_report(rows, lab)['failures'])
+
+
 def test_full_matrix_up_to_max_pairs():
     lab = big_plan(2, 4)
     for host in lab:
