@@ -69,11 +69,23 @@ def _icmp_allowed(plan, policies):
 
 
 def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
-    """With POLICIES (calico_policies), only the pairs they allow to ping, always as listed pairs."""
-    chosen = _verify_pairs(plan, host, max_pairs)
+    """With POLICIES (calico_policies), only the pairs they allow to ping, always as listed pairs.
+
+    HOST may be a list of hosts: then {host: its pairs}, the lab's sample and the policies' verdicts worked
+    out once for all (verify sets them for every host in one task)."""
+    if isinstance(host, (list, tuple)):
+        sample = _lab_sample(plan, max_pairs)
+        allowed = _icmp_allowed(plan, policies) if policies else None
+        return dict((h, _with_policies(plan, h, _verify_pairs(plan, h, max_pairs, sample), policies, allowed))
+                    for h in host)
+    return _with_policies(plan, host, _verify_pairs(plan, host, max_pairs), policies)
+
+
+def _with_policies(plan, host, chosen, policies, allowed=None):
+    """CHOSEN (HOST's pairs) cut to those POLICIES allow to ping (ALLOWED: their verdicts, if worked out)."""
     if not policies:
         return chosen
-    allowed = _icmp_allowed(plan, policies)
+    allowed = allowed if allowed is not None else _icmp_allowed(plan, policies)
     pods = _pods(plan)
     if not chosen['sampled']:
         chosen['pairs'] = [dict(_addresses(s, t), source=s['netns'], target=t['name'])
@@ -90,7 +102,27 @@ def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
     return chosen
 
 
-def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
+def _lab_sample(plan, max_pairs):
+    """The ordered pod pairs (index, index) of the lab's sample (_verify_pairs), or None for the full matrix."""
+    pods = _pods(plan)
+    n = len(pods)
+    if n * (n - 1) <= max_pairs:
+        return None
+    k = max(1, min(n - 1, max_pairs // n))
+    offsets = sorted(set(1 + (step * (n - 1)) // k for step in range(k)))
+    chosen = set((i, (i + d) % n) for i in range(n) for d in offsets)
+    by_host = {}
+    for index, (pod_host, _w) in enumerate(pods):
+        by_host.setdefault(pod_host, []).append(index)
+    hosts = sorted(by_host)
+    for a, host_a in enumerate(hosts):
+        for b, host_b in enumerate(hosts):
+            if a != b:
+                chosen.add((by_host[host_a][b % len(by_host[host_a])], by_host[host_b][a % len(by_host[host_b])]))
+    return sorted(chosen)
+
+
+def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, sample=False):
     """What HOST's pods probe: {'sampled', 'total', 'pairs' (this host's), 'lab_pairs' (all hosts)}.
 
     Up to MAX_PAIRS ordered pairs in the lab: every pod to every other pod. Above it, a deterministic
@@ -105,24 +137,13 @@ def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
     pods = _pods(plan)
     n = len(pods)
     total = n * (n - 1)
-    if total <= max_pairs:
+    chosen = _lab_sample(plan, max_pairs) if sample is False else sample   # SAMPLE: _lab_sample's, worked out once
+    if chosen is None:
         return {'sampled': False, 'total': total, 'lab_pairs': total, 'pairs': [],
                 'targets': _targets(plan, host) if host in plan else []}
-    k = max(1, min(n - 1, max_pairs // n))
-    offsets = sorted(set(1 + (step * (n - 1)) // k for step in range(k)))
-    chosen = set((i, (i + d) % n) for i in range(n) for d in offsets)
-    by_host = {}
-    for index, (pod_host, _w) in enumerate(pods):
-        by_host.setdefault(pod_host, []).append(index)
-    hosts = sorted(by_host)
-    for a, host_a in enumerate(hosts):
-        for b, host_b in enumerate(hosts):
-            if a != b:
-                chosen.add((by_host[host_a][b % len(by_host[host_a])], by_host[host_b][a % len(by_host[host_b])]))
-    lab_pairs = len(chosen)
     mine = [dict(_addresses(pods[i][1], pods[j][1]), source=pods[i][1]['netns'], target=pods[j][1]['name'])
-            for i, j in sorted(chosen) if pods[i][0] == host]
-    return {'sampled': True, 'total': total, 'lab_pairs': lab_pairs, 'pairs': [p for p in mine if len(p) > 2],
+            for i, j in chosen if pods[i][0] == host]
+    return {'sampled': True, 'total': total, 'lab_pairs': len(chosen), 'pairs': [p for p in mine if len(p) > 2],
             'targets': []}
 
 

@@ -76,6 +76,18 @@ def test_full_matrix_up_to_max_pairs():
                           'targets': calico_lab.lab_pods(lab)}
 
 
+def test_every_hosts_pairs_at_once_are_each_hosts_own():
+    """verify asks for all hosts in one task: the same pairs as host by host, sampled, full and with policies."""
+    policies = [{'name': 'only-s1', 'selector': 'all()', 'ingress': [{'action': 'Allow', 'protocol': 'ICMP',
+                                                                       'source': {'selector': 'all()'}}]}]
+    for lab, max_pairs, with_policies in ((big_plan(4, 8), 5000, None), (big_plan(8, 16), 500, None),
+                                          (big_plan(3, 4), 5000, policies)):
+        hosts = sorted(lab) + ['not-in-plan']
+        at_once = calico_verify.verify_pairs(lab, hosts, max_pairs, with_policies)
+        assert at_once == dict((h, calico_verify.verify_pairs(lab, h, max_pairs, with_policies)) for h in hosts)
+    assert at_once['s1']['sampled'] and at_once['s1']['pairs']
+
+
 def test_sample_covers_every_pod_and_every_host_pair():
     lab = big_plan(4, 64)
     chosen = dict((host, calico_verify.verify_pairs(lab, host, 5000)) for host in lab)
