@@ -199,6 +199,16 @@ def checked_probes(probes, field='probes'):
     found, pairs = [], {}
     for index, probe in enumerate(probes):
         name = '%s[%d]' % (field, index)
+        # pod_ping's capture.probes come without an argument spec of their own: the same rules here.
+        unknown = sorted(set(probe) - set(PROBE_OPTIONS))
+        if unknown:
+            raise LabError('%s: unknown key %s' % (name, unknown[0]))
+        for key in sorted(probe):
+            if probe[key] is not None and not isinstance(probe[key], str):
+                raise LabError('%s.%s: a string, not %r' % (name, key, probe[key]))
+        for key in ('source', 'target'):
+            if not probe.get(key):
+                raise LabError('%s.%s is required' % (name, key))
         source = check_netns(probe['source'], name + '.source')
         if probe.get('ip') is None and probe.get('ip6') is None:
             raise LabError('%s: ip or ip6 is required' % name)

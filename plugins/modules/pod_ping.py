@@ -97,31 +97,13 @@ options:
         type: str
         required: true
       probes:
-        description: M(labnet.calico.pod_capture)'s O(labnet.calico.pod_capture#module:probes) - pairs to ping while watching.
+        description:
+          - Pairs to ping while watching, each a dict with the keys of M(labnet.calico.pod_capture)'s
+            O(labnet.calico.pod_capture#module:probes) (C(source), C(target), C(source_ip) and C(ip), C(source_ip6) and
+            C(ip6)), checked as that module checks them.
         type: list
         elements: dict
         required: true
-        suboptions:
-          source:
-            description: Network namespace of the pod that pings.
-            type: str
-            required: true
-          target:
-            description: Name of the target (its pod), for the report.
-            type: str
-            required: true
-          source_ip:
-            description: The source pod's IPv4 address, with O(capture.probes[].ip).
-            type: str
-          ip:
-            description: The target pod's IPv4 address.
-            type: str
-          source_ip6:
-            description: The source pod's IPv6 address, with O(capture.probes[].ip6).
-            type: str
-          ip6:
-            description: The target pod's IPv6 address.
-            type: str
       count:
         description: Echo requests per probe (1-20).
         type: int
@@ -188,7 +170,7 @@ captured:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.labnet.calico.plugins.module_utils.capture import PROBE_OPTIONS, capture, checked_probes
+from ansible_collections.labnet.calico.plugins.module_utils.capture import capture, checked_probes
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv6_address,
 )
@@ -237,7 +219,7 @@ def main():
     pair_options = dict(source=dict(type='str', required=True), target=dict(type='str', required=True),
                         ip=dict(type='str'), ip6=dict(type='str'))
     capture_options = dict(interface=dict(type='str', required=True), count=dict(type='int', default=2),
-                           probes=dict(type='list', elements='dict', required=True, options=PROBE_OPTIONS))
+                           probes=dict(type='list', elements='dict', required=True))  # checked_probes checks each
     module = AnsibleModule(
         argument_spec=dict(
             sources=dict(type='list', elements='str'),

@@ -142,7 +142,8 @@ def test_the_probes_are_checked_per_family_and_a_pair_twice_refused():
         capture.checked_probes(probes + [reverse], 'capture.probes')
     for bad, message in (({'ip': None, 'ip6': None}, 'ip or ip6 is required'),
                          ({'source_ip': None}, 'source_ip and ip go together'),
-                         ({'source': 'bad name'}, 'probes\\[0\\].source')):
+                         ({'source': 'bad name'}, 'probes\\[0\\].source'), ({'vlan': '7'}, 'unknown key vlan'),
+                         ({'target': None}, 'target is required'), ({'ip': 7}, 'ip: a string')):
         with pytest.raises(capture.LabError, match=message):
             capture.checked_probes([dict(probes[0], **bad)])
 
