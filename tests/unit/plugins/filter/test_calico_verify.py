@@ -78,8 +78,8 @@ def test_full_matrix_up_to_max_pairs():
 
 def test_every_hosts_pairs_at_once_are_each_hosts_own():
     """verify asks for all hosts in one task: the same pairs as host by host, sampled, full and with policies."""
-    policies = [{'name': 'only-s1', 'selector': 'all()', 'ingress': [{'action': 'Allow', 'protocol': 'ICMP',
-                                                                       'source': {'selector': 'all()'}}]}]
+    rule = {'action': 'Allow', 'protocol': 'ICMP', 'source': {'selector': 'all()'}}
+    policies = [{'name': 'only-s1', 'selector': 'all()', 'ingress': [rule]}]
     for lab, max_pairs, with_policies in ((big_plan(4, 8), 5000, None), (big_plan(8, 16), 500, None),
                                           (big_plan(3, 4), 5000, policies)):
         hosts = sorted(lab) + ['not-in-plan']

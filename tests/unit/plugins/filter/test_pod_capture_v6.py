@@ -41,10 +41,10 @@ def test_vxlan_over_ipv6_names_the_outer_ipv6_addresses_and_the_vni():
         'vxlan', 4096, 'fd00:91::202', 'fd00:91::201', 'fd00:10:244::41', 'reply')
     found['direction'] = 'in'
     assert capture.describe(found) == ('in fd00:91::202 > fd00:91::201 VXLAN vni 4096, fd00:10:244::41 > '
-                                           'fd00:10:244::1 ICMP6 echo reply')
+                                       'fd00:10:244::1 ICMP6 echo reply')
     # IPv4 inside VXLAN inside IPv6 decodes too (not Calico's, but the decoder does not guess).
     mixed = capture.decode_frame(ethernet(vxlan6('fd00:91::202', 'fd00:91::201', ethernet(echo('10.10.1.2', '10.10.0.2'))),
-                                              ethertype=0x86dd))
+                                          ethertype=0x86dd))
     assert (mixed['outer_src'], mixed['src']) == ('fd00:91::202', '10.10.1.2')
 
 
