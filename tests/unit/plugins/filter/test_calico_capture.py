@@ -54,7 +54,7 @@ def test_ipip_and_vxlan_name_outer_and_inner_addresses():
         'vxlan', 4096, '172.16.91.202', '10.10.0.2', 'reply')
     # A device without an Ethernet header (e.g. a tunnel as the underlay) hands over the IP packet itself.
     raw = capture.decode_frame(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')),
-                                   ethernet=False)
+                               ethernet=False)
     assert raw['encapsulation'] == 'ipip'
 
 
