@@ -1,8 +1,8 @@
 """Calico network policy in a dual-stack lab (issue 13): the same chains in ip6tables as in iptables, each rule
 in the family of its nets or protocol, cali60 sets, and verify's matrix probed over IPv6 too - an IPv6 allow
 (TCP 80 to the web pod from the IPv6 pool, closed over IPv4) and an IPv6 deny (the clients' ICMPv6) met by
-real probes; neighbour discovery under the clients' egress deny; rerun, drift in ip6tables, and removal
-from both families.
+real probes; neighbour discovery under the clients' egress deny; rerun, drift in ip6tables (check mode
+sees it and leaves it, a run repairs it), and removal from both families.
 
 One lab (inventories/policy-dual-stack: 2 hosts, 4 pods, 3 policies). One bgp.yml run (which verifies),
 then the policy role alone.
@@ -17,9 +17,9 @@ import yaml
 
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules, probe
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
-from labtest import ROOT, Lab, assert_play, run
+from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
 from test_playbooks import labs, run_playbook  # noqa: F401  # pylint: disable=unused-import
-from test_policy import counter, in_host, policy_only
+from test_policy import POLICY_ONLY, counter, in_host, policy_only
 
 SOURCE = os.path.join(ROOT, 'inventories', 'policy-dual-stack', 'hosts.yml')
 
@@ -92,6 +92,11 @@ def test_dual_stack_policy_both_families(labs, tmp_path):  # noqa: F811
     in_host(n['node-1'], 'ip6tables', '-D', 'cali-FORWARD', '2')
     in_host(n['node-1'], 'ip6tables', '-N', 'not-the-labs')
     in_host(n['node-1'], 'ip6tables', '-A', 'FORWARD', '-j', 'not-the-labs')
+    # Check mode sees the drift and leaves it; the run after it repairs it.
+    checked = run([os.path.join(BIN, 'ansible-playbook'), POLICY_ONLY, '-i', inventory, '--check'], cwd=ROOT,
+                  env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT='json'), timeout=300)
+    assert_play(checked, hosts, changed={n['node-1']: 1, n['node-2']: 0})
+    assert saved(n['node-1'], 6).count('-A cali-FORWARD ') == 3
     assert_play(policy_only(inventory), hosts, changed={n['node-1']: 1, n['node-2']: 0})
     assert saved(n['node-1'], 6).count('-A cali-FORWARD ') == 4
 
