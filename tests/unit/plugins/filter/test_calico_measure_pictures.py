@@ -88,8 +88,8 @@ def test_dual_stack_vxlan_names_both_devices():
     assert 'between hosts: vxlan.calico and vxlan-v6.calico (VXLAN, VNI 4096)' in svg
     # A dual-stack host is drawn with its IPv4 values, as before.
     assert 'eth0 172.16.91.201/24' in svg and 'netns01 10.10.0.2' in svg
-    assert 'between hosts: vxlan.calico and vxlan-v6.calico' in lab_pictures.lab_ascii(dual_stack_plan(mode='vxlan'),
-                                                                                        'vxlan')[-1]
+    lines = lab_pictures.lab_ascii(dual_stack_plan(mode='vxlan'), 'vxlan')
+    assert lines[-1] == 'between hosts: vxlan.calico and vxlan-v6.calico (VXLAN, VNI 4096)', lines
 
 
 def documents():
