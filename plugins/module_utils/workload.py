@@ -158,16 +158,20 @@ def pod_route_wanted(wanted, proto):
     return wanted_routes({'routes': items, 'proto': proto, 'table': 'main', 'netns': None, 'state': 'present'})
 
 
-def pod_route_changes(module, iproute, namespaces, routes, proto):
-    """The changes that make ROUTES (pod_route_wanted's) so, read after the pairs were made (a link that was
-    down lost its routes); routes of PROTO that no pod wants, here and in the pods' namespaces, go. In
-    check mode a namespace that is not made yet (not in NAMESPACES) has no routes."""
+def pod_route_changes(module, iproute, planner, routes, proto, links_changed):
+    """The changes that make ROUTES (pod_route_wanted's) so; routes of PROTO that no pod wants, here and in the
+    pods' namespaces, go. The planner's reads serve unless LINKS_CHANGED (a link that was down lost its
+    routes): then they are read again. In check mode a namespace not made yet has no routes."""
     current = {}
 
     def routes_of(netns, table, family):
         if (netns, table, family) not in current:
-            absent = netns is not None and netns not in namespaces and module.check_mode
-            current[(netns, table, family)] = [] if absent else iproute.routes(netns=netns, table=table, family=family)
+            if netns is not None and netns not in planner.namespaces and module.check_mode:
+                current[(netns, table, family)] = []
+            elif netns in planner.routes_read and not links_changed:
+                current[(netns, table, family)] = planner.routes_read[netns].get((table, family), [])
+            else:
+                current[(netns, table, family)] = iproute.routes(netns=netns, table=table, family=family)
         return current[(netns, table, family)]
 
     return plan_routes(routes, routes_of, proto, [(None, ROUTE_TABLES['main'])])

@@ -380,7 +380,7 @@ def run_module(module):
         derived = mtu_from_underlay(iproute, module.params['mtu_from'], module.params['encapsulation'], 'mtu_from')
         for spec in wanted:
             spec['mtu'] = derived if spec['mtu'] is None else spec['mtu']
-    planner = VethPlanner(iproute)
+    planner = VethPlanner(iproute, with_routes=routes is not None)
     ns_changes, host_changes, pod_changes = [], [], []
     before, after, results = [], [], []
     extra = {}
@@ -417,7 +417,7 @@ def run_module(module):
         after.extend(sysctl_after)
     if routes is not None:
         route_changes, route_before, route_after, extra['routes'], extra['purged_routes'] = pod_route_changes(
-            module, iproute, planner.namespaces, routes, route_proto)
+            module, iproute, planner, routes, route_proto, bool(changes) and not module.check_mode)
         iproute.apply(route_changes)
         before.extend(route_before)
         after.extend(route_after)
