@@ -61,7 +61,7 @@ def measure(topology, hosts, pods, log, reapply=True):
     playbook = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory]
     up = playbook + ['benchmarks/bgp-bring-up.yml', '-e', json.dumps(extra)]
     row = {'topology': topology, 'hosts': hosts, 'pods': pods}
-    os.environ['ANSIBLE_CALLBACKS_ENABLED'] = 'ansible.posix.profile_tasks'
+    os.environ['ANSIBLE_CALLBACKS_ENABLED'] = 'labnet.calico.preload,ansible.posix.profile_tasks'   # ansible.cfg's, and the timer
     os.environ['PROFILE_TASKS_TASK_OUTPUT_LIMIT'] = 'all'
     try:
         row['bring_up_s'], output = timed(up, log)

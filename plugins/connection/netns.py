@@ -21,6 +21,10 @@ description:
     run with the controller's own Python (C(ansible_playbook_python)), whatever
     C(ansible_python_interpreter) says, and without interpreter discovery (which could pick a broken one on PATH).
   - Supports pipelining, which this collection enables in C(ansible.cfg).
+  - With pipelining, the module's zipped payload (AnsiballZ) is handed over with bytecode next to each
+    of its Python files, compiled once per run by the controller's Python (which runs the module), so that
+    a module run does not compile C(ansible.module_utils) from source again; a payload it cannot read is
+    passed on unchanged.
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -67,11 +71,18 @@ EXAMPLES = r'''
       changed_when: false
 '''
 
+import base64
 import getpass
+import hashlib
+import importlib.util
+import io
+import marshal
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import zipfile
 
 import ansible.constants as C
 from ansible import context
@@ -111,6 +122,47 @@ def find_nsenter():
         if os.path.exists(path):
             return path
     return None
+
+
+# The payload line of Ansible's AnsiballZ wrapper (ansible.executor.module_common, zip_data=...).
+ZIP_DATA = re.compile(br"^zip_data='([A-Za-z0-9+/=]+)',$", re.M)
+# A pyc that zipimport takes without looking at the source's time: hash-based, unchecked (PEP 552).
+PYC_UNCHECKED_HASH = (1).to_bytes(4, 'little')
+
+
+def payload_with_bytecode(payload):
+    """The zip PAYLOAD again, with NAME.pyc (this Python's bytecode) beside every NAME.py."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(payload)) as source, zipfile.ZipFile(out, 'w') as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data)
+            if info.filename.endswith('.py'):
+                code = compile(data, info.filename, 'exec', dont_inherit=True)
+                pyc = zipfile.ZipInfo(info.filename + 'c', info.date_time)
+                pyc.compress_type = info.compress_type
+                target.writestr(pyc, importlib.util.MAGIC_NUMBER + PYC_UNCHECKED_HASH
+                                + importlib.util.source_hash(data) + marshal.dumps(code))
+    return out.getvalue()
+
+
+def wrapper_with_bytecode(wrapper, cache_dir):
+    """The AnsiballZ WRAPPER with payload_with_bytecode's payload, kept in CACHE_DIR by the payload's hash
+    (the same module has the same payload all run long); WRAPPER unchanged when it has no payload line."""
+    match = ZIP_DATA.search(wrapper)
+    if not match:
+        return wrapper
+    path = os.path.join(cache_dir, 'labnet-netns-%s.b64' % hashlib.sha256(match.group(1)).hexdigest())
+    try:
+        with open(path, 'rb') as cached:
+            encoded = cached.read()
+    except (IOError, OSError):
+        encoded = base64.b64encode(payload_with_bytecode(base64.b64decode(match.group(1))))
+        partial = '%s.%d' % (path, os.getpid())
+        with open(partial, 'wb') as out:
+            out.write(encoded)
+        os.replace(partial, path)  # another worker may write the same file: each write is whole
+    return wrapper[:match.start(1)] + encoded + wrapper[match.end(1):]
 
 
 def nsenter_argv(nsenter, path, executable, cmd):
@@ -170,6 +222,9 @@ class Connection(ConnectionBase):
         executable = C.DEFAULT_EXECUTABLE.split()[0] if C.DEFAULT_EXECUTABLE else '/bin/sh'
         argv = nsenter_argv(self._nsenter, path, executable, to_text(cmd))
         display.vvv(u'EXEC %s' % ' '.join(shlex.quote(word) for word in argv), host=self._netns)
+        if in_data:
+            # The run's own temporary directory on the controller (0700, removed when the run ends).
+            in_data = wrapper_with_bytecode(to_bytes(in_data), C.DEFAULT_LOCAL_TMP)
         proc = subprocess.Popen([to_bytes(a, errors='surrogate_or_strict') for a in argv], cwd=self.cwd,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         stdout, stderr = proc.communicate(in_data)

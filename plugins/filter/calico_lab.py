@@ -13,10 +13,11 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     DEFAULT_K8S_NAMESPACE, LabError, check_ifname, check_k8s_namespace, check_netns, parse_ipv4_address,
     parse_ipv4_interface, parse_ipv4_network, workload_host_ifname, workload_id,
 )
-from ansible_collections.labnet.calico.plugins.module_utils import calico_policy, dual_stack
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy, dual_stack, workload
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
     check_inventory, check_plan, raise_problems,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.interface_sysctls import IPV4_SETTINGS
 from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 
@@ -231,16 +232,9 @@ def workload_veths(host_plan):
 
 
 def workload_routes(host_plan, pod_ifname='eth0'):
-    """Items for calico_route: the host's /32 to each pod, and each pod's gateway and default route; for a
-    pod with ip6 also the host's /128 and the pod's IPv6 default route ('::/0'; 'default' is IPv4's)."""
-    routes = []
-    for w in host_plan['workloads']:
-        if w['ip']:  # none of it for a pod of an IPv6-only host
-            routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
-            routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
-            routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
-        routes.extend(dual_stack.workload_routes_v6(w, pod_ifname))
-    return routes
+    """Items for calico_route: each pod's routes as calico_veth's pod_routes makes them
+    (module_utils/workload.py pod_route_items)."""
+    return [route for w in host_plan['workloads'] for route in workload.pod_route_items(w, pod_ifname)]
 
 
 def host_end_interfaces(host_plan):
@@ -253,7 +247,7 @@ def host_end_interfaces(host_plan):
 
 
 # proxy_arp's IPv4 options of a host end (accept_ra, IPv6, stays).
-IPV4_HOST_END_SYSCTLS = ('proxy_arp', 'proxy_delay', 'forwarding', 'route_localnet', 'rp_filter')
+IPV4_HOST_END_SYSCTLS = IPV4_SETTINGS
 
 
 def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
