@@ -13,10 +13,11 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     DEFAULT_K8S_NAMESPACE, LabError, check_ifname, check_k8s_namespace, check_netns, parse_ipv4_address,
     parse_ipv4_interface, parse_ipv4_network, workload_host_ifname, workload_id,
 )
-from ansible_collections.labnet.calico.plugins.module_utils import calico_policy, dual_stack
+from ansible_collections.labnet.calico.plugins.module_utils import calico_policy, dual_stack, workload
 from ansible_collections.labnet.calico.plugins.module_utils.inventory_check import (
     check_inventory, check_plan, raise_problems,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.interface_sysctls import IPV4_SETTINGS
 from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
 
 
@@ -231,16 +232,9 @@ def workload_veths(host_plan):
 
 
 def workload_routes(host_plan, pod_ifname='eth0'):
-    """Items for calico_route: the host's /32 to each pod, and each pod's gateway and default route; for a
-    pod with ip6 also the host's /128 and the pod's IPv6 default route ('::/0'; 'default' is IPv4's)."""
-    routes = []
-    for w in host_plan['workloads']:
-        if w['ip']:  # none of it for a pod of an IPv6-only host
-            routes.append({'dest': '%s/32' % w['ip'], 'dev': w['host_ifname'], 'scope': 'link'})
-            routes.append({'dest': '169.254.1.1', 'dev': pod_ifname, 'scope': 'link', 'netns': w['netns']})
-            routes.append({'dest': 'default', 'via': '169.254.1.1', 'dev': pod_ifname, 'netns': w['netns']})
-        routes.extend(dual_stack.workload_routes_v6(w, pod_ifname))
-    return routes
+    """Items for calico_route: each pod's routes as calico_veth's pod_routes makes them
+    (module_utils/workload.py pod_route_items)."""
+    return [route for w in host_plan['workloads'] for route in workload.pod_route_items(w, pod_ifname)]
 
 
 def host_end_interfaces(host_plan):
@@ -253,7 +247,7 @@ def host_end_interfaces(host_plan):
 
 
 # proxy_arp's IPv4 options of a host end (accept_ra, IPv6, stays).
-IPV4_HOST_END_SYSCTLS = ('proxy_arp', 'proxy_delay', 'forwarding', 'route_localnet', 'rp_filter')
+IPV4_HOST_END_SYSCTLS = IPV4_SETTINGS
 
 
 def peer_routes(host_plan, mode, mtu=None, mtu_v6=None):
@@ -329,25 +323,34 @@ def capture_probes(plan, host, policies=None):
     def echo(s, t, family):  # the policies allow its ICMP echo over FAMILY (each family judged apart)
         return not normalized or calico_policy.verdict(normalized, s, t, 1 if family == 4 else 58, None, family)[0] == 'allow'
 
+    def over4(s, t):
+        return bool(s['ip'] and t['ip'] and echo(s, t, 4))
+
+    def over6(s, t):  # a pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone
+        return bool(s.get('ip6') and t.get('ip6') and echo(s, t, 6))
+
     mine = plan[host]['workloads']
     probes = []
     for peer in plan[host]['peers'] if mine else []:
         theirs = plan[peer['name']]['workloads']
-        # A pod of an IPv6-only host has no ip: its pairs are probed over IPv6 alone.
-        pairs = [(s, t) for s in mine for t in theirs if s['ip'] and t['ip'] and echo(s, t, 4)]
-        pairs6 = [(s, t) for s in mine for t in theirs if s.get('ip6') and t.get('ip6') and echo(s, t, 6)]
-        both = [pair for pair in pairs if pair in pairs6]
-        if pairs or pairs6:
-            source, target = (both or pairs or pairs6)[0]
-            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if (source, target) in pairs else {}
+
+        def first(allowed):  # the first pair in pod order (not every pair: that is pods squared per peer)
+            return next(((s, t) for s in mine for t in theirs if allowed(s, t)), None)
+
+        dual = any(s.get('ip6') for s in mine) and any(t.get('ip6') for t in theirs)
+        found = (dual and first(lambda s, t: over4(s, t) and over6(s, t))) or first(over4) or (dual and first(over6))
+        if found:
+            source, target = found
+            v4 = {'source_ip': source['ip'], 'ip': target['ip']} if over4(source, target) else {}
             # over IPv6 as well when both pods have it (pod_capture probes each family)
-            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if (source, target) in pairs6 else {}
+            v6 = {'source_ip6': source['ip6'], 'ip6': target['ip6']} if over6(source, target) else {}
             probes.append(dict({'source': source['netns'], 'target': target['name']}, **dict(v4, **v6)))
     return probes
 
 
 def capture_report(captures, plan, policies=None):
-    """Judge what pod_capture registered on every host: what crossed the underlay agrees with the routes.
+    """Judge what pod_capture registered on every host (or pod_ping's captured list): what crossed the
+    underlay agrees with the routes.
 
     Every echo request the probe sent must have left through the underlay and every reply come back,
     encapsulated as the route's device says (plain for the underlay itself), between the two hosts'
@@ -356,7 +359,9 @@ def capture_report(captures, plan, policies=None):
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     lines, failures = [], []
     for host in sorted(captures):
-        results = (captures[host] or {}).get('results') or []
+        results = captures[host] or []
+        if isinstance(results, dict):
+            results = results.get('results') or []
         # A host with pods and peers must have captured every probe: no result is no proof.
         got = set((r['source'], r['target'], r.get('family') or 'ipv4') for r in results)
         for wanted in capture_probes(plan, host, policies) if host in plan else []:

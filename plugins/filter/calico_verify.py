@@ -16,7 +16,7 @@ import json
 
 from ansible_collections.labnet.calico.plugins.filter.calico_lab import ROUTE_ENCAPSULATION, TUNNEL_DEVICES, peer_routes
 from ansible_collections.labnet.calico.plugins.module_utils import calico_policy
-from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES
+from ansible_collections.labnet.calico.plugins.module_utils.ping import ENCAPSULATION_NAMES, row_result
 
 # Up to this many ordered pod pairs verify probes every one; above it, a sample (verify_pairs).
 DEFAULT_MAX_PAIRS = 5000
@@ -69,11 +69,23 @@ def _icmp_allowed(plan, policies):
 
 
 def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
-    """With POLICIES (calico_policies), only the pairs they allow to ping, always as listed pairs."""
-    chosen = _verify_pairs(plan, host, max_pairs)
+    """With POLICIES (calico_policies), only the pairs they allow to ping, always as listed pairs.
+
+    HOST may be a list of hosts: then {host: its pairs}, the lab's sample and the policies' verdicts worked
+    out once for all (verify sets them for every host in one task)."""
+    if isinstance(host, (list, tuple)):
+        sample = _lab_sample(plan, max_pairs)
+        allowed = _icmp_allowed(plan, policies) if policies else None
+        return dict((h, _with_policies(plan, h, _verify_pairs(plan, h, max_pairs, sample), policies, allowed))
+                    for h in host)
+    return _with_policies(plan, host, _verify_pairs(plan, host, max_pairs), policies)
+
+
+def _with_policies(plan, host, chosen, policies, allowed=None):
+    """CHOSEN (HOST's pairs) cut to those POLICIES allow to ping (ALLOWED: their verdicts, if worked out)."""
     if not policies:
         return chosen
-    allowed = _icmp_allowed(plan, policies)
+    allowed = allowed if allowed is not None else _icmp_allowed(plan, policies)
     pods = _pods(plan)
     if not chosen['sampled']:
         chosen['pairs'] = [dict(_addresses(s, t), source=s['netns'], target=t['name'])
@@ -90,7 +102,27 @@ def verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, policies=None):
     return chosen
 
 
-def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
+def _lab_sample(plan, max_pairs):
+    """The ordered pod pairs (index, index) of the lab's sample (_verify_pairs), or None for the full matrix."""
+    pods = _pods(plan)
+    n = len(pods)
+    if n * (n - 1) <= max_pairs:
+        return None
+    k = max(1, min(n - 1, max_pairs // n))
+    offsets = sorted(set(1 + (step * (n - 1)) // k for step in range(k)))
+    chosen = set((i, (i + d) % n) for i in range(n) for d in offsets)
+    by_host = {}
+    for index, (pod_host, _w) in enumerate(pods):
+        by_host.setdefault(pod_host, []).append(index)
+    hosts = sorted(by_host)
+    for a, host_a in enumerate(hosts):
+        for b, host_b in enumerate(hosts):
+            if a != b:
+                chosen.add((by_host[host_a][b % len(by_host[host_a])], by_host[host_b][a % len(by_host[host_b])]))
+    return sorted(chosen)
+
+
+def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS, sample=False):
     """What HOST's pods probe: {'sampled', 'total', 'pairs' (this host's), 'lab_pairs' (all hosts)}.
 
     Up to MAX_PAIRS ordered pairs in the lab: every pod to every other pod. Above it, a deterministic
@@ -105,24 +137,13 @@ def _verify_pairs(plan, host, max_pairs=DEFAULT_MAX_PAIRS):
     pods = _pods(plan)
     n = len(pods)
     total = n * (n - 1)
-    if total <= max_pairs:
+    chosen = _lab_sample(plan, max_pairs) if sample is False else sample   # SAMPLE: _lab_sample's, worked out once
+    if chosen is None:
         return {'sampled': False, 'total': total, 'lab_pairs': total, 'pairs': [],
                 'targets': _targets(plan, host) if host in plan else []}
-    k = max(1, min(n - 1, max_pairs // n))
-    offsets = sorted(set(1 + (step * (n - 1)) // k for step in range(k)))
-    chosen = set((i, (i + d) % n) for i in range(n) for d in offsets)
-    by_host = {}
-    for index, (pod_host, _w) in enumerate(pods):
-        by_host.setdefault(pod_host, []).append(index)
-    hosts = sorted(by_host)
-    for a, host_a in enumerate(hosts):
-        for b, host_b in enumerate(hosts):
-            if a != b:
-                chosen.add((by_host[host_a][b % len(by_host[host_a])], by_host[host_b][a % len(by_host[host_b])]))
-    lab_pairs = len(chosen)
     mine = [dict(_addresses(pods[i][1], pods[j][1]), source=pods[i][1]['netns'], target=pods[j][1]['name'])
-            for i, j in sorted(chosen) if pods[i][0] == host]
-    return {'sampled': True, 'total': total, 'lab_pairs': lab_pairs, 'pairs': [p for p in mine if len(p) > 2],
+            for i, j in chosen if pods[i][0] == host]
+    return {'sampled': True, 'total': total, 'lab_pairs': len(chosen), 'pairs': [p for p in mine if len(p) > 2],
             'targets': []}
 
 
@@ -241,11 +262,21 @@ def _matrix(plan, cells, fam='ipv4'):
     return lines
 
 
-def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None):
+def _tunnelled(expected, host, peer, dev, sent, received):
+    """Add the packets of SENT requests and RECEIVED replies through tunnel DEV to EXPECTED (both ends)."""
+    expected[host][dev][0] += sent           # our requests leave through the tunnel
+    expected[host][dev][1] += received       # their replies come back through it
+    if peer in expected:                     # the peer received and answered them
+        expected[peer][dev][0] += received
+        expected[peer][dev][1] += received
+
+
+def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=None, captures=None):
     """Judge the lab from pod_ping results of every host.
 
-    pings: host -> pod_ping results; links_before/after: host -> ``ip -s -j link show`` output, taken
-    on every host before and after all the pings. Returns {'lines', 'failures', 'mode', 'pairs', 'sampled',
+    pings: host -> pod_ping results (or rows); links_before/after: host -> ``ip -s -j link show`` output, taken
+    on every host before and after all the pings; captures: host -> pod_ping's captured results, whose
+    probes ran between the two readings too (their tunnelled packets are expected in the counters). Returns {'lines', 'failures', 'mode', 'pairs', 'sampled',
     'families'}: per family (IPv4, then IPv6), a summary per ordered host pair (pairs ok/probed, reply
     TTLs or hop limits, the path) and the matrix of every pod when there are at most MATRIX_PODS;
     failures named by pod and family first, then tunnel counter checks (both families' tunnels).
@@ -253,7 +284,8 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
     links_before, links_after = links_before or {}, links_after or {}
     pod_host = dict((w['name'], host) for host, item in plan.items() for w in item['workloads'])
     lab_pods = _pods(plan)
-    results = [(host, r) for host in sorted(pings) for r in pings[host] or []]
+    # pod_ping's results, or its rows (text, at size)
+    results = [(host, row_result(r) if isinstance(r, str) else r) for host in sorted(pings) for r in pings[host] or []]
     families = [fam for fam, key in FAMILY_KEYS
                 if any(w.get(key) for _h, w in lab_pods) or any(_family(r) == fam for _h, r in results)] or ['ipv4']
     failures, lines = [], []
@@ -266,14 +298,16 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
     expected = dict((host, dict((dev, [0, 0]) for dev in TUNNEL_DEVICES)) for host in plan)
     used = set()
     probed = dict((fam, 0) for fam in families)
+    matrix = len(lab_pods) <= MATRIX_PODS
     for host, r in results:
         fam = _family(r)
         probed[fam] += 1
         peer = pod_host.get(r['target'])
         dev = r.get('host_dev') if r.get('host_dev') in TUNNEL_DEVICES else None
-        cells[fam][(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
-                                                  + (' %s%s' % ('hl' if fam == 'ipv6' else 'ttl', r['ttl']) if r['ttl'] else '')
-                                                  + (' T' if dev else ''))
+        if matrix:  # only printed up to MATRIX_PODS: not a string per pair of a large lab
+            cells[fam][(r['source'], r['target'])] = ('%d/%d' % (r['received'], r['sent'])
+                                                      + (' %s%s' % ('hl' if fam == 'ipv6' else 'ttl', r['ttl']) if r['ttl'] else '')
+                                                      + (' T' if dev else ''))
         problem = _pair_problem(r, peer == host, _label(fam, families))
         entry = summary.setdefault((host, peer, fam), [0, 0, set(), set()])
         entry[0] += 0 if problem else 1
@@ -286,11 +320,11 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
             failed[fam].append((r['source'], r['target'], problem, r, host))
         if dev:
             used.add(dev)
-            expected[host][dev][0] += r['sent']       # our requests leave through the tunnel
-            expected[host][dev][1] += r['received']   # their replies come back through it
-            if peer in expected:                      # the peer received and answered them
-                expected[peer][dev][0] += r['received']
-                expected[peer][dev][1] += r['received']
+            _tunnelled(expected, host, peer, dev, r['sent'], r['received'])
+    for host in sorted(captures or {}):
+        for r in captures[host] or []:
+            if r.get('route_dev') in TUNNEL_DEVICES and host in expected:
+                _tunnelled(expected, host, pod_host.get(r['target']), r['route_dev'], r['sent'], r['received'])
     sampled = False
     if families == ['ipv6']:
         # An IPv6-only lab: say so, rather than an empty IPv4 matrix that reads as passing nothing.
@@ -308,7 +342,7 @@ def verify_report(pings, plan, links_before=None, links_after=None, expect_mode=
         lines.append('%s -> %s%s: %d/%d pairs ok, %s %s, via %s (%s)'
                      % (host, peer, _label(fam, families), ok, count, 'hop limit' if fam == 'ipv6' else 'TTL',
                         ','.join(str(t) for t in sorted(ttls)) or 'none', ','.join(sorted(devs)), ' and '.join(encapsulation)))
-    if len(lab_pods) <= MATRIX_PODS:
+    if matrix:
         for fam in families:
             if len(families) > 1 or fam != 'ipv4':
                 lines.append('%s:' % FAMILY_NAMES[fam])

@@ -12,9 +12,41 @@ from xml.sax.saxutils import escape
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 
-MODE_TUNNELS = {'ipip': 'tunl0 (IP-in-IP)', 'vxlan': 'vxlan.calico (VXLAN, VNI 4096)', 'bgp': None}
 MODE_TEXT = {'bgp': 'BGP - pod blocks routed via the peer\'s node address', 'ipip': 'IPIP - pod blocks via tunl0 onlink',
-             'vxlan': 'VXLAN - pod blocks via vxlan.calico onlink', 'any': 'mode not known'}
+             'vxlan': 'VXLAN - pod blocks via %s onlink', 'any': 'mode not known'}
+
+
+def _v6_only(item):
+    """An IPv6-only host (the plan has None in its IPv4 keys): drawn with its IPv6 values in their places."""
+    return not item['node_address']
+
+
+def _shown(item):
+    """(node address, block, pod address key, VXLAN device) a host is drawn with."""
+    if _v6_only(item):
+        return item['node_address_v6'], item['block_v6'], 'ip6', 'vxlan-v6.calico'
+    return item['node_address'], item['block'], 'ip', 'vxlan.calico'
+
+
+def _vxlan_devices(plan):
+    """The VXLAN devices of the lab: vxlan.calico on hosts with IPv4, vxlan-v6.calico on hosts with IPv6."""
+    return [dev for dev, present in (('vxlan.calico', any(not _v6_only(i) for i in plan.values())),
+                                     ('vxlan-v6.calico', any(i.get('node_address_v6') for i in plan.values())))
+            if present]
+
+
+def _mode_text(plan, mode):
+    text = MODE_TEXT.get(mode, mode)
+    return text % ' and '.join(_vxlan_devices(plan)) if mode == 'vxlan' else text
+
+
+def _tunnel(plan, mode):
+    """What joins the hosts in a tunnel mode (None in BGP mode or a mode not known)."""
+    if mode == 'ipip':
+        return 'tunl0 (IP-in-IP)'
+    if mode == 'vxlan':
+        return '%s (VXLAN, VNI 4096)' % ' and '.join(_vxlan_devices(plan))
+    return None
 
 
 def _subnets(plan):
@@ -34,14 +66,14 @@ def _subnets(plan):
 ASCII_PER_ROW = 2   # boxes side by side: a line stays short enough for the YAML callback not to fold it
 
 
-def _ascii_box(item, host, tunnel):
-    v6 = not item['node_address']   # an IPv6-only host: its IPv6 values in the IPv4 ones' places
-    lines = [host, item['node_address_v6' if v6 else 'node_address'], 'block %s' % item['block_v6' if v6 else 'block']]
+def _ascii_box(item, host, mode):
+    address, block, pod_ip, vxlan = _shown(item)
+    lines = [host, address, 'block %s' % block]
     for w in item['workloads']:
-        lines += ['[%s %s]' % (w['name'], w['ip6' if v6 else 'ip']), '  veth %s' % w['host_ifname']]
-    if tunnel:
-        lines.append('%s %s' % ('vxlan-v6.calico' if v6 else tunnel.split(' ')[0],
-                                item['tunnel_address_v6' if v6 else 'tunnel_address']))
+        lines += ['[%s %s]' % (w['name'], w[pod_ip]), '  veth %s' % w['host_ifname']]
+    if mode in ('ipip', 'vxlan'):
+        lines.append('%s %s' % ('tunl0' if mode == 'ipip' else vxlan,
+                                item['tunnel_address_v6' if _v6_only(item) else 'tunnel_address']))
     lines.append(item['underlay_dev'])
     width = max(len(line) for line in lines) + 2
     return (['+' + '-' * width + '+'] + ['| ' + line.ljust(width - 1) + '|' for line in lines]
@@ -53,13 +85,13 @@ def lab_ascii(plan, mode='any'):
     hosts of one underlay subnet side by side (two to a row) above a line that names the subnet."""
     if not plan:
         raise LabError('the plan has no hosts')
-    tunnel = MODE_TUNNELS.get(mode)
-    out = ['Lab (%s)' % MODE_TEXT.get(mode, mode)]
+    tunnel = _tunnel(plan, mode)
+    out = ['Lab (%s)' % _mode_text(plan, mode)]
     subnets = _subnets(plan)
     for subnet, hosts in subnets:
         span = 0
         for first in range(0, len(hosts), ASCII_PER_ROW):
-            group = [_ascii_box(plan[h], h, tunnel) for h in hosts[first:first + ASCII_PER_ROW]]
+            group = [_ascii_box(plan[h], h, mode) for h in hosts[first:first + ASCII_PER_ROW]]
             height = max(len(b) for b in group)
             # Boxes of one row as tall as the tallest (blank lines above the bottom border).
             group = [b[:-1] + ['|' + ' ' * (len(b[0]) - 2) + '|'] * (height - len(b)) + b[-1:] for b in group]
@@ -96,9 +128,9 @@ def topology_svg(plan, mode='any', title=None):
              'font-family="monospace" font-size="12">' % (width, height, width, height),
              '<rect x="0" y="0" width="%d" height="%d" fill="white"/>' % (width, height),
              '<text x="%d" y="28" font-size="16" font-weight="bold">%s</text>'
-             % (gap, escape(title or 'labnet.calico lab - %s' % MODE_TEXT.get(mode, mode)))]
+             % (gap, escape(title or 'labnet.calico lab - %s' % _mode_text(plan, mode)))]
     # Between hosts: a tunnel (dashed) or a BGP route (plain) from each host to the next ones.
-    tunnel = MODE_TUNNELS.get(mode)
+    tunnel = _tunnel(plan, mode)
     arc_y = 70
     for i, host in enumerate(hosts):
         for other in hosts[i + 1:]:
@@ -110,18 +142,19 @@ def topology_svg(plan, mode='any', title=None):
     parts.append('<text x="%d" y="50" fill="#c05000">%s</text>' % (gap, escape('between hosts: %s' % between)))
     for host in hosts:
         item, x = plan[host], x_of[host]
+        address, block, pod_ip, _vxlan = _shown(item)
         parts.append('<g class="host" id="%s">' % escape(host))
         parts.append('<rect x="%d" y="%d" width="%d" height="%d" rx="8" fill="#eef4ff" stroke="#203060"/>'
                      % (x, top, box_w, box_h))
         parts.append('<text x="%d" y="%d" font-weight="bold">%s</text>' % (x + 8, top + 18, escape(host)))
         parts.append('<text x="%d" y="%d">%s %s</text>'
-                     % (x + 8, top + 34, escape(item['underlay_dev']), escape(item['node_address'])))
-        parts.append('<text x="%d" y="%d">block %s</text>' % (x + 8, top + 50, escape(item['block'])))
+                     % (x + 8, top + 34, escape(item['underlay_dev']), escape(address)))
+        parts.append('<text x="%d" y="%d">block %s</text>' % (x + 8, top + 50, escape(block)))
         for j, w in enumerate(item['workloads']):
             y = top + 58 + j * pod_h
             parts.append('<rect class="pod" x="%d" y="%d" width="%d" height="%d" fill="#d8f0d8" stroke="#307030"/>'
                          % (x + 8, y, box_w - 16, pod_h - 2))
-            parts.append('<text x="%d" y="%d">%s %s</text>' % (x + 12, y + 12, escape(w['name']), escape(w['ip'])))
+            parts.append('<text x="%d" y="%d">%s %s</text>' % (x + 12, y + 12, escape(w['name']), escape(w[pod_ip])))
         parts.append('</g>')
     for k, (subnet, members) in enumerate(subnets):
         y = top + box_h + 40 + 40 * k

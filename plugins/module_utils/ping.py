@@ -61,6 +61,31 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_PROBES = 0xffff     # sequence numbers of one source
 
 
+# pod_ping's rows: one line of text per pair, these fields apart by single spaces ('-' for none), the
+# errors last (' | ' between them). Ansible carries one string far faster than a dict of eleven keys,
+# and a full matrix at a few hundred pods is hundreds of thousands of pairs.
+ROW_FIELDS = ('source', 'target', 'ip', 'family', 'sent', 'received', 'ttl', 'rtt_avg_ms', 'host_dev', 'host_gateway')
+ROW_NUMBERS = {'sent': int, 'received': int, 'ttl': int, 'rtt_avg_ms': float}
+
+
+def result_row(result):
+    """One pod_ping result as its row (ROW_FIELDS, then its errors)."""
+    fields = ['-' if result.get(key) is None else str(result[key]) for key in ROW_FIELDS]
+    return ' '.join(fields + [' | '.join(result.get('error') or [])]).rstrip()
+
+
+def row_result(row):
+    """A row back into pod_ping's result (with 'ok', and 'error' when it has errors)."""
+    parts = row.split(' ', len(ROW_FIELDS))
+    result = {}
+    for key, value in zip(ROW_FIELDS, parts):
+        result[key] = None if value == '-' else ROW_NUMBERS.get(key, str)(value)
+    result['ok'] = result['received'] > 0
+    if len(parts) > len(ROW_FIELDS):
+        result['error'] = parts[-1].split(' | ')
+    return result
+
+
 def ping_argument_spec(count):
     """The count, interval and deadline options of a module that pings, COUNT requests by default."""
     return dict(count=dict(type='int', default=count), interval=dict(type='float', default=DEFAULT_INTERVAL),
@@ -314,9 +339,10 @@ def _child(netns, work, job, write_fd):
         os._exit(status)  # never the module's exit: no atexit cleanup, no second result
 
 
-def run_in_namespaces(jobs, work, parallel, bound):
+def run_in_namespaces(jobs, work, parallel, bound, watch=None):
     """WORK(job) for each {netns: job} of JOBS, each in a forked child inside its namespace, at most
-    PARALLEL at once; a child still running BOUND seconds after it started is killed.
+    PARALLEL at once; a child still running BOUND seconds after it started is killed. WATCH: (fd,
+    callback), the callback called whenever fd is readable meanwhile (pod_capture's packet socket).
 
     Returns {netns: {'results': what WORK returned} or {'error': text}}. Shared by the probes that run
     from pods (pod_ping's echo requests, pod_probe's connections).
@@ -334,7 +360,10 @@ def run_in_namespaces(jobs, work, parallel, bound):
                 _child(netns, work, jobs[netns], write_fd)
             os.close(write_fd)
             running[read_fd] = (netns, pid, [], time.monotonic())
-        ready, _w, _x = select.select(list(running), [], [], 0.5)
+        ready, _w, _x = select.select(list(running) + ([watch[0]] if watch else []), [], [], 0.5)
+        if watch and watch[0] in ready:
+            ready.remove(watch[0])
+            watch[1]()
         for fd in ready:
             chunk = os.read(fd, 65536)
             if chunk:
@@ -354,13 +383,13 @@ def run_in_namespaces(jobs, work, parallel, bound):
     return answers
 
 
-def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None):
-    """Probe from several namespaces at once, at most PARALLEL children.
+def probe_from_namespaces(jobs, count, interval, deadline, parallel=16, pattern=None, watch=None):
+    """Probe from several namespaces at once, at most PARALLEL children (WATCH: run_in_namespaces').
 
     jobs: {netns: [address, ...]}. Returns {netns: {'results': {address: probe's fields}} or {'error'}}.
     """
     return run_in_namespaces(jobs, lambda addresses: probe(addresses, count, interval, deadline, pattern),
-                             parallel, deadline + count * REPLY_WAIT + 5)
+                             parallel, deadline + count * REPLY_WAIT + 5, watch)
 
 
 def _decode_answer(netns, payload):
@@ -368,14 +397,3 @@ def _decode_answer(netns, payload):
         return json.loads(payload.decode())
     except ValueError:
         return {'error': 'probing from %s: the prober ended without an answer' % netns}
-
-
-def ping_from_netns(netns, address, count, interval, deadline, pattern=None):
-    """Echo requests to ADDRESS from inside NETNS: probe's fields, with 'error' when nothing came back.
-
-    pattern: bytes to fill the echo data with, so that these packets can be told apart on the wire.
-    """
-    answer = probe_from_namespaces({netns: [address]}, count, interval, deadline, parallel=1, pattern=pattern)[netns]
-    if 'error' in answer:
-        return {'sent': 0, 'received': 0, 'ttl': None, 'rtt_avg_ms': None, 'error': [answer['error']]}
-    return answer['results'][address]

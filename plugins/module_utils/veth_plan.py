@@ -35,17 +35,28 @@ def is_peer(host_link, pod_link):
 
 
 class VethPlanner:
-    def __init__(self, iproute):
+    """Reads each namespace once. WITH_ROUTES: the same read also takes its routes (routes_read), for
+    calico_veth's pod_routes - one ``ip`` process per pod for links and routes of both families."""
+
+    def __init__(self, iproute, with_routes=False):
         self.iproute = iproute
-        self.host_links = iproute.links()
+        self.with_routes = with_routes
+        self.routes_read = {}  # netns (None: the host) -> {(table, family): [route]}
         self.namespaces = iproute.netns_names()
+        self.host_links = self.read(None)
         self.pod_links_cache = {}
+
+    def read(self, netns):
+        if not self.with_routes:
+            return self.iproute.links(netns=netns)
+        links, self.routes_read[netns] = self.iproute.links_and_routes(netns=netns)
+        return links
 
     def pod_links(self, netns):
         if netns not in self.namespaces:
             return {}
         if netns not in self.pod_links_cache:
-            self.pod_links_cache[netns] = self.iproute.links(netns=netns)
+            self.pod_links_cache[netns] = self.read(netns)
         return self.pod_links_cache[netns]
 
     def forget(self, host_link, netns):

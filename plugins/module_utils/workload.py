@@ -16,7 +16,14 @@ __metaclass__ = type
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.labnet.calico.plugins.module_utils.iproute import Change, LabError
+from ansible_collections.labnet.calico.plugins.module_utils import dual_stack
+from ansible_collections.labnet.calico.plugins.module_utils.iproute import CALICO_GATEWAY, Change, LabError
+from ansible_collections.labnet.calico.plugins.module_utils.interface_sysctls import (
+    host_end_values, plan_interface_sysctls, write_interface_sysctls,
+)
+from ansible_collections.labnet.calico.plugins.module_utils.neigh import neighbour_changes
+from ansible_collections.labnet.calico.plugins.module_utils.route_plan import plan_routes, wanted_routes
+from ansible_collections.labnet.calico.plugins.module_utils.routes import ROUTE_TABLES
 from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access_many
 
 POD_IP_FORWARD = 'net/ipv4/ip_forward'
@@ -106,6 +113,76 @@ def pod_sysctls(module, iproute, namespaces, wanted):
     if writes and not module.check_mode:
         sysctl_access_many(module, writes)
     return before, after
+
+
+def pod_route_items(workload, pod_ifname='eth0'):
+    """calico_route items of one pod (WORKLOAD has ip, ip6, host_ifname, netns), as the CNI plugin adds them in
+    one ADD: the host's /32 to it, its 169.254.1.1 gateway and default route; for a pod with ip6 also the
+    host's /128 and its IPv6 default route ('::/0'; 'default' is IPv4's)."""
+    routes = []
+    if workload.get('ip'):  # none of it for a pod of an IPv6-only host
+        routes.append({'dest': '%s/32' % workload['ip'], 'dev': workload['host_ifname'], 'scope': 'link'})
+        routes.append({'dest': CALICO_GATEWAY, 'dev': pod_ifname, 'scope': 'link', 'netns': workload['netns']})
+        routes.append({'dest': 'default', 'via': CALICO_GATEWAY, 'dev': pod_ifname, 'netns': workload['netns']})
+    return routes + dual_stack.workload_routes_v6(workload, pod_ifname)
+
+
+def host_end_sysctls(module, iproute, wanted):
+    """Felix's sysctls on the host end of every present pod (what proxy_arp writes, in the same run): the
+    IPv4 ones for a pod with IPv4 (or no address given), the IPv6 ones for a pod with address6. One read
+    of the host's /proc/sys; before and after lines."""
+    values = {}
+    for spec in wanted:
+        if spec['state'] == 'present':
+            values.update(host_end_values(spec['host_ifname'], ipv4=bool(spec['address'] or not spec['address6']),
+                                          ipv6=bool(spec['address6'])))
+    if not values:
+        return [], []
+    before, after, writes = plan_interface_sysctls(module, {None: values})
+    for path, value in sorted(writes.get(None, {}).items()):
+        iproute.done.append('sysctl %s=%s' % (path.replace('/', '.'), value))
+    write_interface_sysctls(module, writes)
+    return (['host end: %s = %s' % kv for kv in before.items() if kv[1] is not None],
+            ['host end: %s = %s' % kv for kv in after.items()])
+
+
+def pod_route_wanted(wanted, proto):
+    """Validated routes ([(netns, state, route)]) of every present pod; run before anything changes."""
+    items = []
+    for spec in wanted:
+        if spec['state'] == 'present':
+            items.extend(pod_route_items({'ip': (spec['address'] or '').split('/')[0],
+                                          'ip6': (spec['address6'] or '').split('/')[0],
+                                          'host_ifname': spec['host_ifname'], 'netns': spec['netns']},
+                                         spec['pod_ifname']))
+    return wanted_routes({'routes': items, 'proto': proto, 'table': 'main', 'netns': None, 'state': 'present'})
+
+
+def pod_route_changes(module, iproute, planner, routes, proto, links_changed):
+    """The changes that make ROUTES (pod_route_wanted's) so; routes of PROTO that no pod wants, here and in the
+    pods' namespaces, go. The planner's reads serve unless LINKS_CHANGED (a link that was down lost its
+    routes): then they are read again. In check mode a namespace not made yet has no routes."""
+    current = {}
+
+    def routes_of(netns, table, family):
+        if (netns, table, family) not in current:
+            if netns is not None and netns not in planner.namespaces and module.check_mode:
+                current[(netns, table, family)] = []
+            elif netns in planner.routes_read and not links_changed:
+                current[(netns, table, family)] = planner.routes_read[netns].get((table, family), [])
+            else:
+                current[(netns, table, family)] = iproute.routes(netns=netns, table=table, family=family)
+        return current[(netns, table, family)]
+
+    return plan_routes(routes, routes_of, proto, [(None, ROUTE_TABLES['main'])])
+
+
+def gateway_neighbour_changes(module, iproute, namespaces, wanted):
+    """A permanent neighbour 169.254.1.1 lladdr <host end's MAC> on every present pod's eth0, as the seeds
+    typed it (Calico answers by proxy ARP alone)."""
+    neighbours = dict(((s['netns'], s['pod_ifname'], CALICO_GATEWAY), s['mac']) for s in wanted
+                      if s['state'] == 'present' and s['address'])
+    return neighbour_changes(iproute, neighbours, exists=lambda netns: netns in namespaces or not module.check_mode)
 
 
 def foreign_pod_link(spec, host_link, pod_link):

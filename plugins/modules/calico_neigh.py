@@ -106,6 +106,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     exit_with_changes, run_guarded,
     Change, IPRoute, LabError, check_ifname, check_mac, check_netns, parse_ip_address,
 )
+from ansible_collections.labnet.calico.plugins.module_utils.neigh import neighbour_changes, plan_entries
 
 
 def wanted_entries(params):
@@ -126,34 +127,12 @@ def wanted_entries(params):
     return neighbours, fdb
 
 
-def plan_entries(current, wanted, present, purge):
-    """Entries to set and to delete, and the table afterwards; tables map a key to a value."""
-    to_set = dict((k, v) for k, v in wanted.items() if present and current.get(k) != v)
-    to_delete = sorted(k for k in current if (not present and k in wanted) or (present and purge and k not in wanted))
-    after = dict((k, v) for k, v in current.items() if k not in to_delete)
-    after.update(wanted if present else {})
-    return to_set, to_delete, after
-
-
 def run_module(module):
     params = module.params
     neighbours, fdb = wanted_entries(params)
     present = params['state'] == 'present'
     iproute = IPRoute(module)
-    changes, before, after = [], [], []
-
-    for netns, dev in sorted(set((k[0], k[1]) for k in neighbours), key=lambda k: (k[0] or '', k[1])):
-        current = dict((n['dst'], (n.get('lladdr') or '').lower()) for n in
-                       iproute.query(['neigh', 'show', 'dev', dev], netns=netns)
-                       if 'PERMANENT' in (n.get('state') or []))
-        wanted = dict((k[2], mac) for k, mac in neighbours.items() if k[:2] == (netns, dev))
-        to_set, to_delete, result = plan_entries(current, wanted, present, params['purge'])
-        changes.extend(Change(netns, ['neigh', 'replace', a, 'lladdr', m, 'dev', dev, 'nud', 'permanent'])
-                       for a, m in sorted(to_set.items()))
-        changes.extend(Change(netns, ['neigh', 'del', a, 'dev', dev]) for a in to_delete)
-        label = '[%s] ' % netns if netns else ''
-        before.extend('%sneigh %s lladdr %s dev %s' % (label, a, m, dev) for a, m in current.items())
-        after.extend('%sneigh %s lladdr %s dev %s' % (label, a, m, dev) for a, m in result.items())
+    changes, before, after = neighbour_changes(iproute, neighbours, present, params['purge'])
 
     for dev in sorted(set(k[0] for k in fdb)):
         # The all-zero MAC entries are VXLAN's default destinations, not per-peer entries.

@@ -232,9 +232,18 @@ def _programmed(params, lab_pods):
     return (4, 6) if ipv6 else (4,)
 
 
+def _as_saved(lines, saved):
+    """LINES (a chain to write) with each rule the kernel already has (same rule id) as iptables-save prints it:
+    the kernel orders a rule's matches its own way, so the restore text of a kept rule would show as changed."""
+    by_id = dict((felix_rules.line_id(line), line) for line in saved)
+    return [by_id.get(felix_rules.line_id(line), line) if felix_rules.line_id(line) else line for line in lines]
+
+
 def _diff(current, changes, wanted, sets_now):
-    """before/after text of one family's lab state (unchanged chains as saved: the diff shows only this run's)."""
-    after_chains = dict((name, lines if name in changes['write'] else current['chains'][name])
+    """before/after text of one family's lab state (unchanged chains and rules as saved: the diff shows only this
+    run's changes)."""
+    after_chains = dict((name, _as_saved(lines, current['chains'].get(name, [])) if name in changes['write']
+                         else current['chains'][name])
                         for name, lines in (wanted['chains'] if wanted else {}).items())
     kept = [line for line in _lab_builtin_lines(current) if line not in changes['unjump']]
     after_jumps = kept + ['-A' + wanted['jumps'][name][2:].replace(' 1 ', ' ', 1) for name in changes['insert']]

@@ -35,8 +35,10 @@ description:
     and C(net.ipv6.conf.all.forwarding) follows O(pod_ip_forward).
   - The MTU can be derived from the underlay device as Felix derives the pod MTU (O(mtu_from),
     O(encapsulation)); a given O(mtu) wins.
-  - Routes and the host end's sysctls are set by M(labnet.calico.calico_route) and
-    M(labnet.calico.proxy_arp).
+  - With O(host_end_sysctls), O(pod_routes) and O(gateway_neighbour), the same run also does what
+    M(labnet.calico.proxy_arp), M(labnet.calico.calico_route) and M(labnet.calico.calico_neigh) would do for
+    the pods, as Calico's CNI plugin does in one ADD - one module run per host instead of four. Otherwise
+    those modules set them.
 author:
   - labnet.calico contributors (@labnet-calico)
 options:
@@ -135,6 +137,37 @@ options:
       - Lets a play remove, on every host, the pods that left it before any host creates the pods it
         gained - needed when a pod moves between lab hosts that share the machine's namespaces (the
         netns provider), where the pod's namespace still holds the old host's pair.
+    type: bool
+    default: false
+  host_end_sysctls:
+    description:
+      - Also Felix's sysctls on the host end of every present pod, as M(labnet.calico.proxy_arp) with its
+        defaults writes them - C(proxy_arp=1), C(proxy_delay=0), C(forwarding=1), C(route_localnet=1),
+        C(rp_filter) as C(net.ipv4.conf.default.rp_filter) (these for a pod with O(address), or without
+        any address given) and C(accept_ra=0); for a pod with O(address6) also C(disable_ipv6=0),
+        C(accept_dad=0), C(proxy_ndp=1) and C(forwarding=1) under C(net.ipv6.conf.<host end>). Drift is
+        repaired.
+    type: bool
+    default: false
+  pod_routes:
+    description:
+      - Also every present pod's routes, as the CNI plugin adds them - on the host C(<address> dev <host end>
+        scope link) (and C(<address6> dev <host end>)), in the pod C(169.254.1.1 dev eth0 scope link) and
+        C(default via 169.254.1.1 dev eth0) (and C(::/0 via fe80::ecee:eeff:feee:eeee dev eth0)), all with
+        protocol O(route_proto), through the same planning as M(labnet.calico.calico_route).
+      - Routes of protocol O(route_proto) in the main tables of the host and of the pods' namespaces that no
+        listed pod needs are removed (both families), as M(labnet.calico.calico_route) with C(purge) does. So
+        O(route_proto) must be the pods' own; the lab's peer routes carry another (C(calico_peer_route_proto)).
+    type: bool
+    default: false
+  route_proto:
+    description: The protocol (a number 0-255 or a name of C(/etc/iproute2/rt_protos)) of the routes O(pod_routes) makes and purges.
+    type: str
+    default: '77'
+  gateway_neighbour:
+    description:
+      - Also a permanent neighbour C(169.254.1.1 lladdr <host end's MAC>) on the pod end of every present pod
+        with O(address), as the seeds typed it with C(ip neigh) (Calico relies on proxy ARP alone).
     type: bool
     default: false
   workloads:
@@ -238,6 +271,18 @@ commands:
   elements: str
   sample: ['ip netns add netns01',
            'ip link add cali5d9d6d0b1e8 address ee:ee:ee:ee:ee:ee type veth peer name eth0 netns netns01']
+routes:
+  description: With O(pod_routes), every pod route after the run (what it would be in check mode).
+  returned: when O(pod_routes) is true
+  type: list
+  elements: str
+  sample: ['10.10.0.2/32 dev cali5d9d6d0b1e8 scope link proto 77']
+purged_routes:
+  description: With O(pod_routes), routes of O(route_proto) that no pod needs, removed (or that would be).
+  returned: when O(pod_routes) is true
+  type: list
+  elements: str
+  sample: []
 purged:
   description: Workloads whose pairs O(purge) removed (or would remove, in check mode).
   returned: when O(purge) or O(purge_only) is true
@@ -261,8 +306,10 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
 )
 from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import mtu_from_underlay
 from ansible_collections.labnet.calico.plugins.module_utils.veth_plan import VethPlanner, purge_changes
+from ansible_collections.labnet.calico.plugins.module_utils.routes import route_protocol_number
 from ansible_collections.labnet.calico.plugins.module_utils.workload import (
-    pod_ip_forward_value, pod_sysctls, static_arp_changes,
+    gateway_neighbour_changes, host_end_sysctls, pod_ip_forward_value, pod_route_changes, pod_route_wanted,
+    pod_sysctls, static_arp_changes,
 )
 
 ITEM_OPTIONS = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'address6', 'state',
@@ -323,17 +370,21 @@ def wanted_workloads(params):
 
 
 def run_module(module):
-    wanted = wanted_workloads(module.params)
+    params = module.params
+    wanted = wanted_workloads(params)
+    folded = not params['purge_only']
+    route_proto = route_protocol_number(params['route_proto'], 'route_proto')
+    routes = pod_route_wanted(wanted, route_proto) if params['pod_routes'] and folded else None
     iproute = IPRoute(module)
     if module.params['mtu_from'] and not module.params['purge_only']:
         derived = mtu_from_underlay(iproute, module.params['mtu_from'], module.params['encapsulation'], 'mtu_from')
         for spec in wanted:
             spec['mtu'] = derived if spec['mtu'] is None else spec['mtu']
-    planner = VethPlanner(iproute)
+    planner = VethPlanner(iproute, with_routes=routes is not None)
     ns_changes, host_changes, pod_changes = [], [], []
     before, after, results = [], [], []
     extra = {}
-    if module.params['purge'] or module.params['purge_only']:
+    if params['purge'] or params['purge_only']:
         host_changes, pod_changes, before, extra['purged'], extra['kept_netns'] = purge_changes(
             iproute, planner, wanted)
     created = set()
@@ -359,6 +410,22 @@ def run_module(module):
         sysctl_before, sysctl_after = pod_sysctls(module, iproute, planner.namespaces, wanted)
         before.extend(arp_before + sysctl_before)
         after.extend(arp_after + sysctl_after)
+    # The folded parts, in the CNI plugin's order: the host end's sysctls (IPv6 on it) before its routes.
+    if params['host_end_sysctls'] and folded:
+        sysctl_before, sysctl_after = host_end_sysctls(module, iproute, wanted)
+        before.extend(sysctl_before)
+        after.extend(sysctl_after)
+    if routes is not None:
+        route_changes, route_before, route_after, extra['routes'], extra['purged_routes'] = pod_route_changes(
+            module, iproute, planner, routes, route_proto, bool(changes) and not module.check_mode)
+        iproute.apply(route_changes)
+        before.extend(route_before)
+        after.extend(route_after)
+    if params['gateway_neighbour'] and folded:
+        neigh_changes, neigh_before, neigh_after = gateway_neighbour_changes(module, iproute, planner.namespaces, wanted)
+        iproute.apply(neigh_changes)
+        before.extend(neigh_before)
+        after.extend(neigh_after)
     shown = ('workload', 'netns', 'host_ifname', 'pod_ifname', 'mac', 'mtu', 'address', 'address6', 'pod_mac',
              'static_arp', 'pod_ip_forward', 'state')
     for spec in [] if module.params['purge_only'] else wanted:
@@ -402,6 +469,10 @@ def main():
             workloads=dict(type='list', elements='dict', options=item_spec),
             purge=dict(type='bool', default=False),
             purge_only=dict(type='bool', default=False),
+            host_end_sysctls=dict(type='bool', default=False),
+            pod_routes=dict(type='bool', default=False),
+            route_proto=dict(type='str', default='77'),
+            gateway_neighbour=dict(type='bool', default=False),
         ),
         mutually_exclusive=[('workload', 'workloads')],
         required_one_of=[('workload', 'workloads')],

@@ -80,6 +80,34 @@ options:
     description: Sources probing at once (1-64).
     type: int
     default: 16
+  rows:
+    description:
+      - Return RV(rows), one line of text per pair, instead of RV(results) - the same fields, for a full matrix of
+        a few hundred pods (hundreds of thousands of pairs), which Ansible carries far faster as strings.
+    type: bool
+    default: false
+  capture:
+    description:
+      - After the pings, watch the host's underlay while these probes ping, as M(labnet.calico.pod_capture) does, in
+        the same run; its results are RV(captured).
+    type: dict
+    suboptions:
+      interface:
+        description: The underlay device to watch.
+        type: str
+        required: true
+      probes:
+        description:
+          - Pairs to ping while watching, each a dict with the keys of M(labnet.calico.pod_capture)'s
+            O(labnet.calico.pod_capture#module:probes) (C(source), C(target), C(source_ip) and C(ip), C(source_ip6) and
+            C(ip6)), checked as that module checks them.
+        type: list
+        elements: dict
+        required: true
+      count:
+        description: Echo requests per probe (1-20).
+        type: int
+        default: 2
 extends_documentation_fragment:
   - labnet.calico.attributes.READ_ONLY
   - labnet.calico.attributes
@@ -106,7 +134,7 @@ EXAMPLES = r'''
 RETURN = r'''
 results:
   description: One entry per source, target and family (C(ip) is the address probed, C(family) ipv4 or ipv6, C(ttl) the hop limit over IPv6).
-  returned: always
+  returned: unless O(rows) is true
   type: list
   elements: dict
   sample:
@@ -121,21 +149,33 @@ results:
       ok: true
       host_dev: tunl0
       host_gateway: 172.16.91.202
+rows:
+  description:
+    - With O(rows), instead of RV(results) - per pair, the fields C(source target ip family sent received ttl rtt_avg_ms
+      host_dev host_gateway) apart by single spaces (C(-) for none), then the errors if any (C( | ) between them).
+  returned: when O(rows) is true
+  type: list
+  elements: str
+  sample: ['netns01 netns03 10.10.1.2 ipv4 2 2 62 0.08 tunl0 172.16.91.202']
 failed_pairs:
   description: Number of pairs that received nothing back.
   returned: always
   type: int
+captured:
+  description: With O(capture), M(labnet.calico.pod_capture)'s RV(labnet.calico.pod_capture#module:results) for its probes.
+  returned: when O(capture) is given
+  type: list
+  elements: dict
 '''
-
-import json
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.labnet.calico.plugins.module_utils.capture import capture, checked_probes
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
-    LabError, check_netns, parse_ipv4_address, parse_ipv6_address, run_argv,
+    IPRoute, LabError, check_ifname, check_netns, parse_ipv4_address, parse_ipv6_address,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.ping import (
-    check_ping_options, ping_argument_spec, probe_from_namespaces,
+    PING_LIMITS, check_ping_options, ping_argument_spec, probe_from_namespaces, result_row,
 )
 
 
@@ -163,33 +203,31 @@ def checked_pairs(params):
     return [(source, name, address, fam) for source in sources for name, address, fam in targets if source != name]
 
 
-def host_paths(module, addresses):
-    """{address: {'dev', 'gateway'}} - how this host routes each address, one ``ip -batch`` for all
-    ({} for an address without a route: -force goes on past it, and the answers are matched by dst)."""
-    ip = module.get_bin_path('ip', required=True)
-    data = ''.join('route get %s\n' % address for address in addresses)
-    _rc, out, _err = run_argv(module, [ip, '-j', '-force', '-batch', '-'], check_rc=False, data=data)
-    found = {}
-    for line in out.splitlines():
-        try:
-            routes = json.loads(line)
-        except ValueError:
-            continue
-        for route in routes if isinstance(routes, list) else []:
-            found[route.get('dst')] = {'dev': route.get('dev'), 'gateway': route.get('gateway')}
-    return dict((address, found.get(address, {})) for address in addresses)
+def checked_capture(spec):
+    """(interface, probes, count) of the capture option, every value checked; None without it."""
+    if spec is None:
+        return None
+    low, high = PING_LIMITS['count']
+    if not low <= spec['count'] <= high:
+        raise LabError('capture.count: %d is outside %d-%d' % (spec['count'], low, high))
+    return (check_ifname(spec['interface'], 'capture.interface'), checked_probes(spec['probes'], 'capture.probes'),
+            spec['count'])
 
 
 def main():
     target_options = dict(name=dict(type='str', required=True), ip=dict(type='str'), ip6=dict(type='str'))
     pair_options = dict(source=dict(type='str', required=True), target=dict(type='str', required=True),
                         ip=dict(type='str'), ip6=dict(type='str'))
+    capture_options = dict(interface=dict(type='str', required=True), count=dict(type='int', default=2),
+                           probes=dict(type='list', elements='dict', required=True))  # checked_probes checks each
     module = AnsibleModule(
         argument_spec=dict(
             sources=dict(type='list', elements='str'),
             targets=dict(type='list', elements='dict', options=target_options),
             pairs=dict(type='list', elements='dict', options=pair_options),
             parallel=dict(type='int', default=16),
+            rows=dict(type='bool', default=False),
+            capture=dict(type='dict', options=capture_options),
             **ping_argument_spec(count=3)
         ),
         mutually_exclusive=[('pairs', 'sources'), ('pairs', 'targets')],
@@ -203,8 +241,14 @@ def main():
         check_ping_options(params)
         if not 1 <= params['parallel'] <= 64:
             raise LabError('parallel: %d is outside 1-64' % params['parallel'])
+        if params['rows']:
+            spaced = sorted(set(p[1] for p in pairs if not p[1] or any(c.isspace() for c in p[1])))
+            if spaced:
+                raise LabError('rows: a target name with a space would break its row: %r' % spaced[0])
+        watch = checked_capture(params['capture'])
         # How this host routes each target: the device tells plain (underlay, cali*) from tunnelled (tunl0).
-        paths = host_paths(module, sorted(set(p[2] for p in pairs)))
+        wanted = [p[2] for p in pairs] + ([probe['ip'] for probe in watch[1]] if watch else [])
+        paths = IPRoute(module).routes_get(sorted(set(wanted)))
         jobs = {}
         for source, _name, address, _family in pairs:
             jobs.setdefault(source, []).append(address)
@@ -225,7 +269,17 @@ def main():
         result.update({'source': source, 'target': name, 'ip': address, 'family': fam, 'ok': result['received'] > 0,
                        'host_dev': paths[address].get('dev'), 'host_gateway': paths[address].get('gateway')})
         results.append(result)
-    module.exit_json(changed=False, results=results, failed_pairs=sum(1 for r in results if not r['ok']))
+    failed = sum(1 for r in results if not r['ok'])
+    extra = {'rows': [result_row(r) for r in results]} if params['rows'] else {'results': results}
+    if watch:
+        # After the matrix, its own probes apart from it; the mark keeps the matrix's packets out of it.
+        interface, probes, count = watch
+        try:
+            extra['captured'] = capture(interface, probes, paths, count, params['interval'], params['deadline'],
+                                        params['parallel'])
+        except OSError as exc:
+            module.fail_json(msg='capture.interface: cannot watch %s: %s' % (interface, exc.strerror or exc))
+    module.exit_json(changed=False, failed_pairs=failed, **extra)
 
 
 if __name__ == '__main__':

@@ -138,60 +138,10 @@ from ansible_collections.labnet.calico.plugins.module_utils.iproute import (
     run_guarded,
     LabError, check_ifname, check_netns,
 )
-from ansible_collections.labnet.calico.plugins.module_utils.sysctl import sysctl_access
-
-# option -> sysctl path (under /proc/sys) for an interface
-SETTINGS = {
-    'proxy_arp': 'net/ipv4/conf/%s/proxy_arp',
-    'proxy_delay': 'net/ipv4/neigh/%s/proxy_delay',
-    'forwarding': 'net/ipv4/conf/%s/forwarding',
-    'route_localnet': 'net/ipv4/conf/%s/route_localnet',
-    'rp_filter': 'net/ipv4/conf/%s/rp_filter',
-    'accept_ra': 'net/ipv6/conf/%s/accept_ra',
-}
-IP_FORWARD = 'net/ipv4/ip_forward'
-IP6_FORWARD = 'net/ipv6/conf/all/forwarding'
-# ipv6: true -> these values on the interface (the host end of a pod with IPv6).
-SETTINGS_V6 = {
-    'net/ipv6/conf/%s/disable_ipv6': '0',
-    'net/ipv6/conf/%s/accept_dad': '0',
-    'net/ipv6/conf/%s/proxy_ndp': '1',
-    'net/ipv6/conf/%s/forwarding': '1',
-}
-# rp_filter: default copies this value of the same namespace (felix/dataplane/linux/int_dataplane.go).
-RP_FILTER_DEFAULT = 'net/ipv4/conf/default/rp_filter'
-COPY_DEFAULT = 'default'
-# Present only where the kernel has IPv6; accept_ra is skipped elsewhere, as Felix skips it.
-IPV6_PRESENT = 'net/ipv6/conf/all/accept_ra'
-
-
-def sysctl_value(option, value, field):
-    if isinstance(value, bool):
-        return '1' if value else '0'
-    if option == 'rp_filter':
-        if str(value).strip() == COPY_DEFAULT:
-            return COPY_DEFAULT
-        if str(value).strip() not in ('0', '1', '2'):
-            raise LabError('%s: %r is not 0, 1, 2 or default' % (field, value))
-        return str(value).strip()
-    if option == 'accept_ra':
-        if str(value).strip() not in ('0', '1', '2'):
-            raise LabError('%s: %r is not 0, 1 or 2' % (field, value))
-        return str(value).strip()
-    if option == 'proxy_delay':
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise LabError('%s: %r is not a number' % (field, value))
-        if number < 0:
-            raise LabError('%s: must not be negative' % field)
-        return str(number)
-    lowered = str(value).lower()
-    if lowered in ('1', 'true', 'yes', 'on'):
-        return '1'
-    if lowered in ('0', 'false', 'no', 'off'):
-        return '0'
-    raise LabError('%s: %r is not a boolean' % (field, value))
+from ansible_collections.labnet.calico.plugins.module_utils.interface_sysctls import (
+    FELIX_VALUES, IP6_FORWARD, IP_FORWARD, SETTINGS, SETTINGS_V6,
+    plan_interface_sysctls, sysctl_value, write_interface_sysctls,
+)
 
 
 def wanted_values(params):
@@ -222,52 +172,9 @@ def wanted_values(params):
     return wanted
 
 
-def same_value(path, current, wanted):
-    # The kernel keeps proxy_delay in jiffies, so a value in 1/100 s may read back one lower.
-    if path.endswith('/proxy_delay'):
-        return 0 <= int(wanted) - int(current) <= 1
-    return current == wanted
-
-
-def label(netns, path):
-    return '[%s] %s' % (netns, path) if netns else path
-
-
-def resolve(wanted, current, netns=None):
-    """Replace 'default' rp_filter values by the namespace's default; drop accept_ra without IPv6, and
-    refuse the IPv6 settings asked for by ipv6 or ip6_forward there."""
-    resolved = {}
-    for path, value in wanted.items():
-        if path.startswith('net/ipv6/') and current.get(IPV6_PRESENT) is None:
-            if path == IP6_FORWARD or not path.endswith('/accept_ra'):
-                raise LabError('%s: the kernel of %s has no IPv6 (no /proc/sys/net/ipv6)' % (
-                    'ip6_forward' if path == IP6_FORWARD else 'ipv6', 'namespace %s' % netns if netns else 'this host'))
-            continue
-        resolved[path] = current.get(RP_FILTER_DEFAULT) if value == COPY_DEFAULT else value
-    return resolved
-
-
 def run_module(module):
-    wanted = wanted_values(module.params)
-    before, after, writes = {}, {}, {}
-    for netns in sorted(wanted, key=lambda ns: ns or ''):
-        current = sysctl_access(module, netns, sorted(set(wanted[netns]) | set([RP_FILTER_DEFAULT, IPV6_PRESENT])))
-        wanted[netns] = resolve(wanted[netns], current, netns)
-        current = dict((path, current[path]) for path in wanted[netns])
-        missing = sorted(path for path, value in current.items() if value is None)
-        # In check mode an earlier task (calico_veth) would have made the interface: report the change.
-        if missing and not module.check_mode:
-            raise LabError('interfaces: no such interface in %s: %s' % (
-                'namespace %s' % netns if netns else 'this host',
-                ', '.join(sorted(set(path.split('/')[3] for path in missing if path not in (IP_FORWARD, IP6_FORWARD))))))
-        for path, value in wanted[netns].items():
-            before[label(netns, path)] = current[path]
-            after[label(netns, path)] = value
-            if current[path] is None or not same_value(path, current[path], value):
-                writes.setdefault(netns, {})[path] = value
-    if not module.check_mode:
-        for netns, values in writes.items():
-            sysctl_access(module, netns, [], values)
+    before, after, writes = plan_interface_sysctls(module, wanted_values(module.params))
+    write_interface_sysctls(module, writes)
     result = {'changed': bool(writes), 'before': before, 'after': after}
     if module._diff:
         result['diff'] = {'before': ''.join('%s = %s\n' % kv for kv in sorted(before.items())),
@@ -280,12 +187,12 @@ def main():
         argument_spec=dict(
             interfaces=dict(type='list', elements='raw', default=[]),
             # raw, so that null (leave it alone) is not refused by Ansible's type conversion
-            proxy_arp=dict(type='raw', default=True),
-            proxy_delay=dict(type='raw', default=0),
-            forwarding=dict(type='raw', default=True),
-            route_localnet=dict(type='raw', default=True),
-            rp_filter=dict(type='raw', default=COPY_DEFAULT),
-            accept_ra=dict(type='raw', default=0),
+            proxy_arp=dict(type='raw', default=FELIX_VALUES['proxy_arp']),
+            proxy_delay=dict(type='raw', default=FELIX_VALUES['proxy_delay']),
+            forwarding=dict(type='raw', default=FELIX_VALUES['forwarding']),
+            route_localnet=dict(type='raw', default=FELIX_VALUES['route_localnet']),
+            rp_filter=dict(type='raw', default=FELIX_VALUES['rp_filter']),
+            accept_ra=dict(type='raw', default=FELIX_VALUES['accept_ra']),
             netns=dict(type='str'),
             ip_forward=dict(type='bool'),
             ipv6=dict(type='bool', default=False),

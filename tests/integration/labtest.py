@@ -178,6 +178,16 @@ class Lab(object):
         return left
 
 
+def registered_lab(labs, source, tmp_path, *bases):
+    """SOURCE under names of its own, registered with LABS (test_playbooks' fixture: torn down after the
+    test): (lab, inventory path, the inventory's data as written, the names of the hosts BASES)."""
+    lab = Lab()
+    inventory = labs(lab, lab.inventory(source, tmp_path / 'hosts.yml'))
+    with open(inventory) as handle:
+        data = yaml.safe_load(handle)
+    return lab, inventory, data, [lab.names[base] for base in bases]
+
+
 def remove_netns(names):
     """Delete the namespaces NAMES (exact names) that exist, killing what still runs in them."""
     for netns in [n for n in names if n in netns_list()]:

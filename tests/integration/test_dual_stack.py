@@ -148,21 +148,26 @@ def two_host_lab(source, tmp_path):
     assert not [n for n in ip('netns', 'list').split() if n.startswith(lab.lab + '-')]
 
 
+def mode_step(lab, inventory, hosts, mode, expected, routing='static', ping=None, rerun=False):
+    """One step of a two-host lab's tests: MODE's playbook (BIRD when ROUTING is bird), verified ('4 pods reach
+    each other'), EXPECTED(lab, MODE, routing=ROUTING) on the kernel's state, our own ping6 of PING (source
+    pod, target address) when given, and with RERUN the same run again changing nothing. Returns the output."""
+    extra = ['-e', 'calico_routing=bird'] if routing == 'bird' else []
+    output = assert_play(run_playbook(mode + '.yml', inventory, *extra), hosts)
+    assert '4 pods reach each other (%s mode)' % mode in output, output[-3000:]
+    expected(lab, mode, routing=routing)
+    if ping:
+        ping6(lab, *ping)
+    if rerun:
+        assert_play(run_playbook(mode + '.yml', inventory, *extra), hosts, changed=0)
+    return output
+
+
 def test_dual_stack_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
     with two_host_lab(INVENTORY, tmp_path) as (lab, inventory, hosts):
-        output = assert_play(run_playbook('bgp.yml', inventory), hosts)
-        assert '4 pods reach each other (bgp mode)' in output
+        output = mode_step(lab, inventory, hosts, 'bgp', assert_v6,
+                           ping=('netns01', EXPECTED['host-b']['pods6']['netns04']), rerun=True)
         assert re.search(r'IPv6', output), output[-3000:]
-        assert_v6(lab, 'bgp')
-        ping6(lab, 'netns01', EXPECTED['host-b']['pods6']['netns04'])
-        assert_play(run_playbook('bgp.yml', inventory), hosts, changed=0)
-
-        output = assert_play(run_playbook('vxlan.yml', inventory), hosts)
-        assert '4 pods reach each other (vxlan mode)' in output
-        assert_v6(lab, 'vxlan')
-        ping6(lab, 'netns03', EXPECTED['host-a']['pods6']['netns02'])
-
+        mode_step(lab, inventory, hosts, 'vxlan', assert_v6, ping=('netns03', EXPECTED['host-a']['pods6']['netns02']))
         # Back to BGP mode, with BIRD: IPv6 blocks learned proto bird, vxlan-v6.calico gone.
-        output = assert_play(run_playbook('bgp.yml', inventory, '-e', 'calico_routing=bird'), hosts)
-        assert '4 pods reach each other (bgp mode)' in output
-        assert_v6(lab, 'bgp', routing='bird')
+        mode_step(lab, inventory, hosts, 'bgp', assert_v6, routing='bird')

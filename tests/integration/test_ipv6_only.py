@@ -15,7 +15,7 @@ import re
 import pytest
 
 from labtest import ROOT, assert_play, ip_json, run
-from test_dual_stack import EXPECTED, ping6, pod_state, proc_sys, routes6, run_playbook, two_host_lab, vtep_mac6
+from test_dual_stack import EXPECTED, mode_step, pod_state, proc_sys, routes6, run_playbook, two_host_lab, vtep_mac6
 
 INVENTORY = os.path.join(ROOT, 'inventories', 'ipv6-only', 'hosts.yml')
 # inventories/ipv6-only has the dual-stack inventory's IPv6 addresses, blocks and pods: its EXPECTED holds.
@@ -78,20 +78,15 @@ def test_ipv6_only_bgp_vxlan_bird_rerun_and_teardown(tmp_path):
         assert '%s: calico_node_address_v6: fd00:91::201/64 without calico_node_address: IPIP mode carries IPv4 ' \
                'only' % hosts[0] in output, output[-3000:]
         assert lab.namespaces() == []
-        output = assert_play(run_playbook('bgp.yml', inventory), hosts)
-        assert '4 pods reach each other (bgp mode)' in output and 'over IPv6' in output
-        assert 'no IPv4 in this lab' in output and 'probed over IPv4' not in output
-        assert_v6_only(lab, 'bgp')
-        ping6(lab, 'netns01', EXPECTED['host-b']['pods6']['netns04'])
-        assert_play(run_playbook('bgp.yml', inventory), hosts, changed=0)
-
-        output = assert_play(run_playbook('vxlan.yml', inventory), hosts)
-        assert '4 pods reach each other (vxlan mode)' in output
-        assert_v6_only(lab, 'vxlan')
-
-        output = assert_play(run_playbook('bgp.yml', inventory, '-e', 'calico_routing=bird'), hosts)
+        output = mode_step(lab, inventory, hosts, 'bgp', assert_v6_only,
+                           ping=('netns01', EXPECTED['host-b']['pods6']['netns04']), rerun=True)
+        assert 'over IPv6' in output and 'no IPv4 in this lab' in output and 'probed over IPv4' not in output
+        # verify's drawing of the lab shows the hosts with their IPv6 values (lab_pictures).
+        assert '| block fd00:10:244::40/122 ' in output and 'underlay fd00:91::/64' in output, output[-3000:]
+        output = mode_step(lab, inventory, hosts, 'vxlan', assert_v6_only)
+        assert 'between hosts: vxlan-v6.calico (VXLAN, VNI 4096)' in output, output[-3000:]
+        output = mode_step(lab, inventory, hosts, 'bgp', assert_v6_only, routing='bird')
         assert '1/1 BGP sessions Established (IPv6 1/1)' in output, output[-3000:]
-        assert_v6_only(lab, 'bgp', routing='bird')
         for host in hosts:
             # No IPv4 channel, table or session; the router id is the node name's hash, as BIRD runs it.
             run_dir = '/run/labnet-calico-bird-%s' % host

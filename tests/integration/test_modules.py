@@ -95,6 +95,65 @@ def test_veth_create_rerun_drift_checkmode_absent(lab):
     assert cali not in ip('-n', lab['host'], 'link') and pod not in netns_list()
 
 
+def sysctl(netns, key):
+    return run(['ip', 'netns', 'exec', netns, 'sysctl', '-n', key], timeout=30).stdout.strip()
+
+
+def test_veth_folds_host_end_sysctls_pod_routes_and_gateway_neighbour(lab):
+    """One calico_veth run does what proxy_arp, calico_route and calico_neigh did for the pods (issue 19),
+    with drift repair, purge of stale pod routes, check mode and IPv6."""
+    host = lab['host']
+    a, b = pods(lab, 'a', 'b')
+    args = {'workloads': [{'workload': a, 'address': '10.77.0.2', 'address6': 'fd00:77::2'},
+                          {'workload': b, 'address': '10.77.0.3'}],
+            'host_end_sysctls': True, 'pod_routes': True, 'gateway_neighbour': True}
+    cali_a, cali_b = calico_lab.host_ifname(a), calico_lab.host_ifname(b)
+    before = state(lab)
+    assert module(lab, 'calico_veth', args, check=True)['changed']
+    assert state(lab) == before                                  # check mode leaves nothing
+    result = module(lab, 'calico_veth', args)
+    assert result['changed'] and result['purged_routes'] == []
+    assert not module(lab, 'calico_veth', args)['changed']      # idempotent, every folded part included
+    for cali in (cali_a, cali_b):
+        assert [sysctl(host, 'net.ipv4.conf.%s.%s' % (cali, k)) for k in ('proxy_arp', 'forwarding', 'route_localnet')] \
+            == ['1', '1', '1']
+        assert sysctl(host, 'net.ipv4.neigh.%s.proxy_delay' % cali) == '0'
+        assert sysctl(host, 'net.ipv6.conf.%s.accept_ra' % cali) == '0'
+    assert sysctl(host, 'net.ipv6.conf.%s.proxy_ndp' % cali_a) == '1'   # IPv6 ones only for the pod with IPv6
+    assert sysctl(host, 'net.ipv6.conf.%s.proxy_ndp' % cali_b) == '0'
+    assert '10.77.0.2 dev %s proto 77 scope link' % cali_a in ip('-n', host, 'route')
+    assert 'fd00:77::2 dev %s proto 77' % cali_a in ip('-n', host, '-6', 'route')
+    assert 'default via 169.254.1.1 dev eth0 proto 77' in ip('-n', a, 'route')
+    assert 'default via fe80::ecee:eeff:feee:eeee dev eth0 proto 77' in ip('-n', a, '-6', 'route')
+    assert '169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT' in ip('-n', b, 'neigh', 'show', 'dev', 'eth0')
+
+    # Drift: a wrong host-end sysctl, a deleted pod route, a downed host end (the kernel drops its routes),
+    # a stale route of ours and a lost gateway neighbour.
+    run(['ip', 'netns', 'exec', host, 'sysctl', '-q', '-w', 'net.ipv4.conf.%s.proxy_arp=0' % cali_b], timeout=30)
+    ip('-n', a, 'route', 'del', 'default')
+    ip('-n', host, 'link', 'set', cali_b, 'down')
+    ip('-n', host, 'route', 'add', '10.77.9.0/24', 'dev', 'eth0', 'proto', '77')
+    ip('-n', b, 'neigh', 'del', '169.254.1.1', 'dev', 'eth0')
+    drifted = state(lab)
+    assert module(lab, 'calico_veth', args, check=True)['changed'] and state(lab) == drifted
+    result = module(lab, 'calico_veth', args)
+    assert 'sysctl net.ipv4.conf.%s.proxy_arp=1' % cali_b in result['commands']
+    assert result['purged_routes'] == ['10.77.9.0/24 dev eth0 scope link proto 77']
+    assert sysctl(host, 'net.ipv4.conf.%s.proxy_arp' % cali_b) == '1'
+    assert '10.77.0.3 dev %s proto 77 scope link' % cali_b in ip('-n', host, 'route')
+    assert '10.77.9.0' not in ip('-n', host, 'route')
+    assert 'default via 169.254.1.1 dev eth0 proto 77' in ip('-n', a, 'route')
+    assert '169.254.1.1 lladdr ee:ee:ee:ee:ee:ee PERMANENT' in ip('-n', b, 'neigh', 'show', 'dev', 'eth0')
+    assert not module(lab, 'calico_veth', args)['changed']
+    ping = run(['ip', 'netns', 'exec', a, 'ping', '-c', '1', '-W', '2', '-w', '5', '10.77.0.3'], timeout=20)
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+
+    # A pod dropped from the list: its pair goes (purge), and with it the routes through it.
+    result = module(lab, 'calico_veth', dict(args, workloads=args['workloads'][:1], purge=True))
+    assert result['purged'] == [b] and cali_b not in ip('-n', host, 'link')
+    assert '10.77.0.3' not in ip('-n', host, 'route')
+
+
 def test_veth_bad_input_changes_nothing(lab):
     a, b = pods(lab, 'a', 'b')
     before = state(lab)

@@ -15,7 +15,7 @@ import yaml
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules
 from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import normalize
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
-from labtest import BIN, ROOT, Lab, ansible_env, assert_play, run
+from labtest import BIN, ROOT, ansible_env, assert_play, registered_lab, run
 from test_playbooks import labs, run_playbook  # noqa: F401  # pylint: disable=unused-import
 
 SOURCE = os.path.join(ROOT, 'inventories', 'policy', 'hosts.yml')
@@ -36,9 +36,19 @@ def lab_sets(host):
     return felix_rules.parse_ipset_save(in_host(host, 'ipset', 'save'))
 
 
-def policy_only(inventory):
-    return run([os.path.join(BIN, 'ansible-playbook'), POLICY_ONLY, '-i', inventory], cwd=ROOT,
+def policy_only(inventory, *extra):
+    return run([os.path.join(BIN, 'ansible-playbook'), POLICY_ONLY, '-i', inventory] + list(extra), cwd=ROOT,
                env=ansible_env(ANSIBLE_CALLBACK_RESULT_FORMAT='json'), timeout=300)
+
+
+def with_policies(data, tmp_path, name, policies):
+    """The inventory DATA with calico_policies POLICIES, written to TMP_PATH/NAME.yml; returns its path."""
+    changed = copy.deepcopy(data)
+    changed['all']['vars']['calico_policies'] = policies
+    path = str(tmp_path / (name + '.yml'))
+    with open(path, 'w') as handle:
+        yaml.safe_dump(changed, handle)
+    return path
 
 
 def wanted(data, lab, host):
@@ -63,11 +73,8 @@ def counter(text, chain, words):
 
 
 def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
-    lab = Lab()
-    inventory = labs(lab, lab.inventory(SOURCE, tmp_path / 'hosts.yml'))
-    data = yaml.safe_load(open(inventory))
+    lab, inventory, data, hosts = registered_lab(labs, SOURCE, tmp_path, 'node-1', 'node-2')
     n = lab.names
-    hosts = [n['node-1'], n['node-2']]
 
     # One run: routes, policy, and verify's matrix - expected from the model, probed in the pods.
     output = assert_play(run_playbook('bgp.yml', inventory), hosts)
@@ -110,11 +117,8 @@ def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
                                                     wanted(data, lab, 'node-1'), lab_sets(n['node-1'])))
 
     # A policy taken out of the inventory: its chain and its selector's set go, the rest stays.
-    fewer = copy.deepcopy(data)
-    fewer['all']['vars']['calico_policies'] = [p for p in fewer['all']['vars']['calico_policies']
-                                               if p['name'] != 'allow-clients-http']
-    fewer_inventory = str(tmp_path / 'fewer.yml')
-    yaml.safe_dump(fewer, open(fewer_inventory, 'w'))
+    fewer_inventory = with_policies(data, tmp_path, 'fewer', [p for p in data['all']['vars']['calico_policies']
+                                                              if p['name'] != 'allow-clients-http'])
     assert_play(policy_only(fewer_inventory), hosts)
     gone = felix_rules.policy_chain('ingress', 'allow-clients-http')
     for host in hosts:
@@ -123,10 +127,7 @@ def test_policy_chains_matrix_rerun_drift_removal(labs, tmp_path):  # noqa: F811
         assert not [s for s in lab_sets(host) if s.startswith('cali40s:')]
 
     # No policy left: every lab chain, jump and set goes; the foreign chain and its jump stay.
-    none = copy.deepcopy(data)
-    none['all']['vars']['calico_policies'] = []
-    none_inventory = str(tmp_path / 'none.yml')
-    yaml.safe_dump(none, open(none_inventory, 'w'))
+    none_inventory = with_policies(data, tmp_path, 'none', [])
     assert_play(policy_only(none_inventory), hosts)
     for host in hosts:
         text = saved(host)

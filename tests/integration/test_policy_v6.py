@@ -1,25 +1,23 @@
 """Calico network policy in a dual-stack lab (issue 13): the same chains in ip6tables as in iptables, each rule
 in the family of its nets or protocol, cali60 sets, and verify's matrix probed over IPv6 too - an IPv6 allow
 (TCP 80 to the web pod from the IPv6 pool, closed over IPv4) and an IPv6 deny (the clients' ICMPv6) met by
-real probes; neighbour discovery under the clients' egress deny; rerun, drift in ip6tables, and removal
-from both families.
+real probes; neighbour discovery under the clients' egress deny; rerun, drift in ip6tables (check mode
+sees it and leaves it, a run repairs it), and removal from both families.
 
 One lab (inventories/policy-dual-stack: 2 hosts, 4 pods, 3 policies). One bgp.yml run (which verifies),
 then the policy role alone.
 """
 
-import copy
 import os
 import re
 
 import pytest
-import yaml
 
 from ansible_collections.labnet.calico.plugins.module_utils import felix_rules, probe
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import workload_host_ifname, workload_id
-from labtest import ROOT, Lab, assert_play, run
+from labtest import ROOT, assert_play, registered_lab, run
 from test_playbooks import labs, run_playbook  # noqa: F401  # pylint: disable=unused-import
-from test_policy import counter, in_host, policy_only
+from test_policy import counter, in_host, policy_only, with_policies
 
 SOURCE = os.path.join(ROOT, 'inventories', 'policy-dual-stack', 'hosts.yml')
 
@@ -31,6 +29,11 @@ def saved(host, family, counters=False):
                    *(['-c'] if counters else []))
 
 
+def rules_now(host):
+    """{family: the table's chains and rules} of HOST (iptables-save without its dated comment lines)."""
+    return dict((family, [l for l in saved(host, family).splitlines() if not l.startswith('#')]) for family in (4, 6))
+
+
 def pod_ip6(pod):
     """The pod's global IPv6 address, read from its namespace."""
     text = run(['ip', '-n', pod, '-6', '-o', 'addr', 'show', 'dev', 'eth0', 'scope', 'global'],
@@ -39,11 +42,8 @@ def pod_ip6(pod):
 
 
 def test_dual_stack_policy_both_families(labs, tmp_path):  # noqa: F811
-    lab = Lab()
-    inventory = labs(lab, lab.inventory(SOURCE, tmp_path / 'hosts.yml'))
-    data = yaml.safe_load(open(inventory))
+    lab, inventory, data, hosts = registered_lab(labs, SOURCE, tmp_path, 'node-1', 'node-2')
     n = lab.names
-    hosts = [n['node-1'], n['node-2']]
 
     # One run: routes of both families, policy in both tables, verify's matrix per family.
     output = assert_play(run_playbook('bgp.yml', inventory), hosts)
@@ -89,17 +89,29 @@ def test_dual_stack_policy_both_families(labs, tmp_path):  # noqa: F811
 
     # Rerun: nothing changes. Drift in ip6tables: a rule deleted by hand is restored, a foreign chain stays.
     assert_play(policy_only(inventory), hosts, changed=0)
+    rules = [l for l in saved(n['node-1'], 6).splitlines() if l.startswith('-A cali-FORWARD ')]
+    assert len(rules) == 4, rules
     in_host(n['node-1'], 'ip6tables', '-D', 'cali-FORWARD', '2')
     in_host(n['node-1'], 'ip6tables', '-N', 'not-the-labs')
     in_host(n['node-1'], 'ip6tables', '-A', 'FORWARD', '-j', 'not-the-labs')
+    drifted = rules_now(n['node-1'])
+    assert rules[1] not in drifted[6]
+    # Check mode sees the drift (changed, the deleted rule added back in its diff, nothing of the foreign
+    # chain in it) and leaves both tables as they are; the run after it repairs the rule, then nothing changes.
+    checked = assert_play(policy_only(inventory, '--check', '--diff'), hosts, changed={n['node-1']: 1, n['node-2']: 0})
+    added = [l for l in checked.splitlines() if l.startswith('+-A ')]
+    assert [l.split()[1] for l in added] == ['cali-FORWARD'], checked[-4000:]
+    assert felix_rules.line_id(added[0]) == felix_rules.line_id(rules[1]), (added, rules[1])
+    assert not [l for l in checked.splitlines() if l.startswith('--A ')], checked[-4000:]
+    assert checked.index('\n # ip6tables\n') < checked.index('\n' + added[0] + '\n'), checked[-4000:]
+    assert 'not-the-labs' not in checked, checked[-4000:]
+    assert rules_now(n['node-1']) == drifted
     assert_play(policy_only(inventory), hosts, changed={n['node-1']: 1, n['node-2']: 0})
-    assert saved(n['node-1'], 6).count('-A cali-FORWARD ') == 4
+    assert [l for l in saved(n['node-1'], 6).splitlines() if l.startswith('-A cali-FORWARD ')] == rules
+    assert_play(policy_only(inventory), hosts, changed=0)
 
     # No policy left (the teardown role's call): no cali chain, jump or set in either family; the foreign stays.
-    none = copy.deepcopy(data)
-    none['all']['vars']['calico_policies'] = []
-    none_inventory = str(tmp_path / 'none.yml')
-    yaml.safe_dump(none, open(none_inventory, 'w'))
+    none_inventory = with_policies(data, tmp_path, 'none', [])
     assert_play(policy_only(none_inventory), hosts)
     for host in hosts:
         for family in (4, 6):

@@ -22,10 +22,10 @@ PLAYBOOKS = 'tests/integration/test_playbooks.py'
 # name: (file, text to find (exactly once), replacement, tests that must fail)
 MUTATIONS = {
     'proxy_arp skips proxy_delay': (
-        'plugins/modules/proxy_arp.py', "    'proxy_delay': 'net/ipv4/neigh/%s/proxy_delay',\n", '',
+        'plugins/module_utils/interface_sysctls.py', "    'proxy_delay': 'net/ipv4/neigh/%s/proxy_delay',\n", '',
         [MODULES + '::test_proxy_arp_and_tunnel']),
     'proxy_arp skips forwarding': (
-        'plugins/modules/proxy_arp.py', "    'forwarding': 'net/ipv4/conf/%s/forwarding',\n", '',
+        'plugins/module_utils/interface_sysctls.py', "    'forwarding': 'net/ipv4/conf/%s/forwarding',\n", '',
         [CHECKS + '::test_each_module_shows_before_and_after_in_diff_mode']),
     'calico_route drops onlink': (
         'plugins/module_utils/iproute.py', "        words.append('onlink')\n", '        pass\n',

@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from ansible_collections.labnet.calico.plugins.filter import calico_lab
-from ansible_collections.labnet.calico.plugins.modules import pod_capture
+from ansible_collections.labnet.calico.plugins.module_utils import capture
 
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_lab import SEEDS, plan
 
@@ -38,23 +38,23 @@ def vxlan(outer_src, outer_dst, inner_frame, vni=4096):
 
 def test_plain_echo_on_ethernet_and_behind_a_vlan_tag():
     for frame in (ethernet(echo('10.10.0.2', '10.10.1.2')), ethernet(echo('10.10.0.2', '10.10.1.2'), vlan=42)):
-        assert pod_capture.decode_frame(frame) == {
+        assert capture.decode_frame(frame) == {
             'encapsulation': 'none', 'outer_src': None, 'outer_dst': None, 'vni': None,
             'src': '10.10.0.2', 'dst': '10.10.1.2', 'icmp': 'request', 'data': b't' * 16 + MARK * 5}
 
 
 def test_ipip_and_vxlan_name_outer_and_inner_addresses():
     ipip = ethernet(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')))
-    found = pod_capture.decode_frame(ipip)
+    found = capture.decode_frame(ipip)
     assert (found['encapsulation'], found['outer_src'], found['outer_dst'], found['src'], found['icmp']) == (
         'ipip', '172.16.91.201', '172.16.91.202', '10.10.0.2', 'request')
     inner = ethernet(echo('10.10.1.2', '10.10.0.2', 'reply'))
-    found = pod_capture.decode_frame(ethernet(vxlan('172.16.91.202', '172.16.91.201', inner)))
+    found = capture.decode_frame(ethernet(vxlan('172.16.91.202', '172.16.91.201', inner)))
     assert (found['encapsulation'], found['vni'], found['outer_src'], found['dst'], found['icmp']) == (
         'vxlan', 4096, '172.16.91.202', '10.10.0.2', 'reply')
     # A device without an Ethernet header (e.g. a tunnel as the underlay) hands over the IP packet itself.
-    raw = pod_capture.decode_frame(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')),
-                                   ethernet=False)
+    raw = capture.decode_frame(ipv4('172.16.91.201', '172.16.91.202', 4, echo('10.10.0.2', '10.10.1.2')),
+                               ethernet=False)
     assert raw['encapsulation'] == 'ipip'
 
 
@@ -69,7 +69,7 @@ def test_ipip_and_vxlan_name_outer_and_inner_addresses():
     b'',
 ])
 def test_anything_else_is_not_an_echo(frame):
-    assert pod_capture.decode_frame(frame) is None
+    assert capture.decode_frame(frame) is None
 
 
 def test_probe_packets_keep_only_the_probe_and_say_the_direction():
@@ -77,7 +77,7 @@ def test_probe_packets_keep_only_the_probe_and_say_the_direction():
               (ethernet(echo('10.10.1.2', '10.10.0.2', 'reply')), False, True),
               (ethernet(echo('10.10.0.3', '10.10.1.2')), True, True),                    # another pod
               (ethernet(echo('10.10.0.2', '10.10.1.2', mark=b'\x01' * 8)), True, True)]  # another ping
-    packets = pod_capture.probe_packets(frames, '10.10.0.2', '10.10.1.2', MARK)
+    packets = capture.probe_packets(frames, '10.10.0.2', '10.10.1.2', MARK)
     assert [p['text'] for p in packets] == ['out 10.10.0.2 > 10.10.1.2 ICMP echo request',
                                             'in 10.10.1.2 > 10.10.0.2 ICMP echo reply']
 
@@ -91,7 +91,7 @@ def wire(encapsulation, direction, icmp, outer=('172.16.91.201', '172.16.91.202'
     packet = {'encapsulation': encapsulation, 'direction': direction, 'icmp': icmp, 'vni': None,
               'outer_src': outer[0] if encapsulation != 'none' else None,
               'outer_dst': outer[1] if encapsulation != 'none' else None}
-    packet['text'] = pod_capture.describe(dict(packet, src='10.10.0.2', dst='10.10.1.2'))
+    packet['text'] = capture.describe(dict(packet, src='10.10.0.2', dst='10.10.1.2'))
     return packet
 
 
@@ -129,3 +129,30 @@ def test_capture_probes_one_per_peer_host_with_pods():
     assert calico_lab.capture_probes(lab, 'host-a') == [
         {'source': 'netns01', 'source_ip': '10.10.0.2', 'target': 'netns03', 'ip': '10.10.1.2'}]
     assert calico_lab.capture_probes(lab, 'host-c') == []
+
+
+def test_the_probes_are_checked_per_family_and_a_pair_twice_refused():
+    probes = [{'source': 'netns01', 'source_ip': '10.10.0.2', 'target': 'netns03', 'ip': '10.10.1.2',
+               'source_ip6': 'fd00::2', 'ip6': 'fd00::1:2'}]
+    assert [(p['family'], p['source_ip'], p['ip']) for p in capture.checked_probes(probes)] == [
+        ('ipv4', '10.10.0.2', '10.10.1.2'), ('ipv6', 'fd00::2', 'fd00::1:2')]
+    # The reverse pair's packets look the same on the wire: refused too, naming both probes.
+    reverse = {'source': 'netns03', 'source_ip': '10.10.1.2', 'target': 'netns01', 'ip': '10.10.0.2'}
+    with pytest.raises(capture.LabError, match=r'capture.probes\[1\]: the same pair of addresses as capture.probes\[0\]'):
+        capture.checked_probes(probes + [reverse], 'capture.probes')
+    for bad, message in (({'ip': None, 'ip6': None}, 'ip or ip6 is required'),
+                         ({'source_ip': None}, 'source_ip and ip go together'),
+                         ({'source': 'bad name'}, 'probes\\[0\\].source'), ({'vlan': '7'}, 'unknown key vlan'),
+                         ({'target': None}, 'target is required'), ({'ip': 7}, 'ip: a string')):
+        with pytest.raises(capture.LabError, match=message):
+            capture.checked_probes([dict(probes[0], **bad)])
+
+
+def test_the_capture_report_takes_pod_pings_captured_list():
+    lab = plan(SEEDS, mode='ipip')
+    result = {'source': 'netns01', 'target': 'netns03', 'family': 'ipv4', 'sent': 1, 'received': 1,
+              'route_dev': 'tunl0', 'packets': []}
+    as_list = calico_lab.capture_report({'host-a': [result]}, lab)
+    assert as_list == calico_lab.capture_report({'host-a': {'results': [result]}}, lab)
+    assert 'host-a: netns01 -> netns03: ping sent 1 and got 1 back, but eth0 carried 0 requests out and 0 replies in' \
+        in as_list['failures']

@@ -10,6 +10,8 @@ from ansible_collections.labnet.calico.plugins.module_utils import lab_pictures
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_measure import SEEDS, TWO_SUBNETS, plan_of
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_dual_stack_plan import plan as dual_stack_plan
+from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_ipv6_only_plan import plan as ipv6_only_plan
 
 SVG = '{http://www.w3.org/2000/svg}'
 
@@ -53,6 +55,41 @@ def test_topology_svg_parses_with_hosts_pods_subnets_and_mode():
     assert len(list(root.iter(SVG + 'path'))) == 3   # one line between each pair of hosts
     assert 'stroke-dasharray' in svg    # a tunnel mode draws dashed tunnels
     assert 'stroke-dasharray' not in lab_pictures.topology_svg(plan_of(SEEDS), 'bgp')
+
+
+# inventories/ipv6-only's plan, written out by hand: what each host and pod is to be drawn with.
+V6_ONLY_WORDS = ('fd00:91::201/64', 'block fd00:10:244::/122', 'netns01 fd00:10:244::1', 'netns02 fd00:10:244::2',
+                 'fd00:91::202/64', 'block fd00:10:244::40/122', 'netns03 fd00:10:244::41',
+                 'netns04 fd00:10:244::4a', 'underlay fd00:91::/64')
+
+
+def test_ipv6_only_hosts_are_drawn_with_their_ipv6_values():
+    # The plan has None in every IPv4 key: the SVG drew nothing of such a host (it failed on None).
+    svg = lab_pictures.topology_svg(ipv6_only_plan(mode='vxlan'), 'vxlan')
+    root = ElementTree.fromstring(svg.encode())
+    joined = ' '.join(t.text for t in root.iter(SVG + 'text'))
+    for word in V6_ONLY_WORDS + ('eth0 fd00:91::201/64', 'between hosts: vxlan-v6.calico (VXLAN, VNI 4096)'):
+        assert word in joined, (word, joined)
+    # No IPv4 device in an IPv6-only lab, no None for an IPv4 value.
+    assert 'vxlan.calico' not in joined and 'None' not in joined, joined
+    assert len([g for g in root.iter(SVG + 'g') if g.get('class') == 'host']) == 2
+    assert len([r for r in root.iter(SVG + 'rect') if r.get('class') == 'pod']) == 4
+    text = '\n'.join(lab_pictures.lab_ascii(ipv6_only_plan(mode='vxlan'), 'vxlan'))
+    for word in V6_ONLY_WORDS + ('vxlan-v6.calico fd00:10:244::40', 'between hosts: vxlan-v6.calico (VXLAN'):
+        assert word in text.replace('[', '').replace(']', ''), (word, text)
+    assert 'vxlan.calico' not in text and 'None' not in text, text
+    # BGP mode: plain routes, no tunnel device in the boxes.
+    text = '\n'.join(lab_pictures.lab_ascii(ipv6_only_plan(), 'bgp'))
+    assert 'vxlan' not in text and 'between hosts' not in text and '[netns04 fd00:10:244::4a]' in text, text
+
+
+def test_dual_stack_vxlan_names_both_devices():
+    svg = lab_pictures.topology_svg(dual_stack_plan(mode='vxlan'), 'vxlan')
+    assert 'between hosts: vxlan.calico and vxlan-v6.calico (VXLAN, VNI 4096)' in svg
+    # A dual-stack host is drawn with its IPv4 values, as before.
+    assert 'eth0 172.16.91.201/24' in svg and 'netns01 10.10.0.2' in svg
+    lines = lab_pictures.lab_ascii(dual_stack_plan(mode='vxlan'), 'vxlan')
+    assert lines[-1] == 'between hosts: vxlan.calico and vxlan-v6.calico (VXLAN, VNI 4096)', lines
 
 
 def documents():

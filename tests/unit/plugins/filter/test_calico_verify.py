@@ -37,6 +37,36 @@ def test_verify_report_counts_tunnel_packets_exactly():
     assert any('no reply' in f for f in lost['failures']) and any('expected ipip' in f for f in lost['failures'])
 
 
+def test_the_capture_probes_in_the_pings_run_are_expected_in_the_tunnel_counters():
+    """pod_ping's capture runs between the two readings: its tunnelled packets count, a plain one does not."""
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [ping('netns03', 'netns01', '10.10.0.2', 'tunl0')]}
+    captures = {'host-a': [{'source': 'netns01', 'target': 'netns03', 'sent': 2, 'received': 2, 'route_dev': 'tunl0'}],
+                'host-b': [{'source': 'netns03', 'target': 'netns01', 'sent': 2, 'received': 1, 'route_dev': 'eth0'}]}
+    before = {'host-a': links(0, 0), 'host-b': links(10, 10)}
+    good = calico_verify.verify_report(pings, lab, before, {'host-a': links(6, 6), 'host-b': links(16, 16)}, 'ipip',
+                                       captures)
+    assert good['failures'] == [], good['failures']
+    assert 'host-a tunl0: 6 packets out, 6 in during the pings (expected 6 and 6)' in good['lines']
+    uncounted = calico_verify.verify_report(pings, lab, before, {'host-a': links(4, 4), 'host-b': links(14, 14)},
+                                            'ipip', captures)
+    assert 'host-a: tunl0 carried 4/4 packets out/in, expected 6/6: traffic bypassed the tunnel' in uncounted['failures']
+
+
+def test_pod_pings_rows_are_judged_as_its_results():
+    """verify asks pod_ping for rows (text, one per pair): the same report, a broken pair named the same way."""
+    from ansible_collections.labnet.calico.plugins.module_utils.ping import result_row
+    lab = plan({'host-a': dict(SEEDS['host-a'], calico_workloads=[{'name': 'netns01', 'ip': '10.10.0.2'}]),
+                'host-b': dict(SEEDS['host-b'], calico_workloads=[{'name': 'netns03', 'ip': '10.10.1.2'}])}, mode='ipip')
+    pings = {'host-a': [ping('netns01', 'netns03', '10.10.1.2', 'tunl0')],
+             'host-b': [dict(ping('netns03', 'netns01', '10.10.0.2', None, received=0), error=['no reply'])]}
+    rows = dict((host, [result_row(r) for r in found]) for host, found in pings.items())
+    assert calico_verify.verify_report(rows, lab) == calico_verify.verify_report(pings, lab)
+    assert any('netns03 -> netns01 (10.10.0.2): no reply' in f for f in calico_verify.verify_report(rows, lab)['failures'])
+
+
 def test_full_matrix_up_to_max_pairs():
     lab = big_plan(2, 4)
     for host in lab:
@@ -44,6 +74,18 @@ def test_full_matrix_up_to_max_pairs():
         # An IPv4-only lab's targets are pod_ping's targets as they always were: every pod with its ip.
         assert chosen == {'sampled': False, 'total': 56, 'lab_pairs': 56, 'pairs': [],
                           'targets': calico_lab.lab_pods(lab)}
+
+
+def test_every_hosts_pairs_at_once_are_each_hosts_own():
+    """verify asks for all hosts in one task: the same pairs as host by host, sampled, full and with policies."""
+    rule = {'action': 'Allow', 'protocol': 'ICMP', 'source': {'selector': 'all()'}}
+    policies = [{'name': 'only-s1', 'selector': 'all()', 'ingress': [rule]}]
+    for lab, max_pairs, with_policies in ((big_plan(4, 8), 5000, None), (big_plan(8, 16), 500, None),
+                                          (big_plan(3, 4), 5000, policies)):
+        hosts = sorted(lab) + ['not-in-plan']
+        at_once = calico_verify.verify_pairs(lab, hosts, max_pairs, with_policies)
+        assert at_once == dict((h, calico_verify.verify_pairs(lab, h, max_pairs, with_policies)) for h in hosts)
+    assert at_once['s1']['sampled'] and at_once['s1']['pairs']
 
 
 def test_sample_covers_every_pod_and_every_host_pair():

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from ansible_collections.labnet.calico.plugins.modules import pod_capture
+from ansible_collections.labnet.calico.plugins.module_utils import capture
 # Beside test_calico_capture (whose frame builders it shares): ansible-test runs modules/ tests without
 # the controller, and that file imports the capture report filter.
 from ansible_collections.labnet.calico.tests.unit.plugins.filter.test_calico_capture import MARK, echo, ethernet
@@ -27,24 +27,24 @@ def vxlan6(outer_src, outer_dst, inner_frame, vni=4096):
 
 
 def test_icmpv6_echo_plain_on_the_underlay():
-    found = pod_capture.decode_frame(ethernet(echo6('fd00:10:244::1', 'fd00:10:244::41'), ethertype=0x86dd))
+    found = capture.decode_frame(ethernet(echo6('fd00:10:244::1', 'fd00:10:244::41'), ethertype=0x86dd))
     assert found == {'encapsulation': 'none', 'outer_src': None, 'outer_dst': None, 'vni': None,
                      'src': 'fd00:10:244::1', 'dst': 'fd00:10:244::41', 'icmp': 'request', 'data': MARK * 7}
     found['direction'] = 'out'
-    assert pod_capture.describe(found) == 'out fd00:10:244::1 > fd00:10:244::41 ICMP6 echo request'
+    assert capture.describe(found) == 'out fd00:10:244::1 > fd00:10:244::41 ICMP6 echo request'
 
 
 def test_vxlan_over_ipv6_names_the_outer_ipv6_addresses_and_the_vni():
     inner = ethernet(echo6('fd00:10:244::41', 'fd00:10:244::1', 'reply'), ethertype=0x86dd)
-    found = pod_capture.decode_frame(ethernet(vxlan6('fd00:91::202', 'fd00:91::201', inner), ethertype=0x86dd))
+    found = capture.decode_frame(ethernet(vxlan6('fd00:91::202', 'fd00:91::201', inner), ethertype=0x86dd))
     assert (found['encapsulation'], found['vni'], found['outer_src'], found['outer_dst'], found['src'], found['icmp']) == (
         'vxlan', 4096, 'fd00:91::202', 'fd00:91::201', 'fd00:10:244::41', 'reply')
     found['direction'] = 'in'
-    assert pod_capture.describe(found) == ('in fd00:91::202 > fd00:91::201 VXLAN vni 4096, fd00:10:244::41 > '
-                                           'fd00:10:244::1 ICMP6 echo reply')
+    assert capture.describe(found) == ('in fd00:91::202 > fd00:91::201 VXLAN vni 4096, fd00:10:244::41 > '
+                                       'fd00:10:244::1 ICMP6 echo reply')
     # IPv4 inside VXLAN inside IPv6 decodes too (not Calico's, but the decoder does not guess).
-    mixed = pod_capture.decode_frame(ethernet(vxlan6('fd00:91::202', 'fd00:91::201', ethernet(echo('10.10.1.2', '10.10.0.2'))),
-                                              ethertype=0x86dd))
+    mixed = capture.decode_frame(ethernet(vxlan6('fd00:91::202', 'fd00:91::201', ethernet(echo('10.10.1.2', '10.10.0.2'))),
+                                          ethertype=0x86dd))
     assert (mixed['outer_src'], mixed['src']) == ('fd00:91::202', '10.10.1.2')
 
 
@@ -56,14 +56,14 @@ def test_vxlan_over_ipv6_names_the_outer_ipv6_addresses_and_the_vni():
     ethernet(echo6('fd00::2', 'fd00::3'), ethertype=0x0800),                                              # wrong type
 ])
 def test_anything_else_over_ipv6_is_not_an_echo(frame):
-    assert pod_capture.decode_frame(frame) is None
+    assert capture.decode_frame(frame) is None
 
 
 def test_probe_packets_pick_the_ipv6_pair():
     frames = [(ethernet(echo6('fd00:10:244::1', 'fd00:10:244::41'), ethertype=0x86dd), True, True),
               (ethernet(echo6('fd00:10:244::41', 'fd00:10:244::1', 'reply'), ethertype=0x86dd), False, True),
               (ethernet(echo6('fd00:10:244::2', 'fd00:10:244::41'), ethertype=0x86dd), True, True)]
-    packets = pod_capture.probe_packets(frames, 'fd00:10:244::1', 'fd00:10:244::41', MARK)
+    packets = capture.probe_packets(frames, 'fd00:10:244::1', 'fd00:10:244::41', MARK)
     assert [(p['direction'], p['icmp']) for p in packets] == [('out', 'request'), ('in', 'reply')]
 
 
@@ -72,7 +72,7 @@ def packet6(direction, kind, outer):
     src, dst = ('fd00:10:244::1', 'fd00:10:244::41') if kind == 'request' else ('fd00:10:244::41', 'fd00:10:244::1')
     found = {'direction': direction, 'icmp': kind, 'src': src, 'dst': dst, 'encapsulation': 'vxlan' if outer else 'none',
              'outer_src': outer[0] if outer else None, 'outer_dst': outer[1] if outer else None, 'vni': 4096 if outer else None}
-    found['text'] = pod_capture.describe(found)
+    found['text'] = capture.describe(found)
     return found
 
 

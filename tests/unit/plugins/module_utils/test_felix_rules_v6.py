@@ -9,6 +9,7 @@ from ansible_collections.labnet.calico.plugins.module_utils.calico_policy import
     expected_matrix, ipv6_only_rules, normalize, verdict,
 )
 from ansible_collections.labnet.calico.plugins.module_utils.calico_selector import ipset_name, parse
+from ansible_collections.labnet.calico.plugins.modules.calico_policy import _diff
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 # What the recorded host (policy-ip6tables-save.txt) was programmed with, by felix_rules and ip6tables-restore.
@@ -95,6 +96,27 @@ def test_recorded_ip6tables_host_needs_nothing_and_absent_removes_only_the_lab()
     assert sorted(gone['delete']) == sorted(saved['chains']) and gone['destroy'] == list(sets)
     assert [line.split(' -j ')[-1] for line in gone['unjump']] == ['cali-INPUT', 'cali-FORWARD', 'cali-OUTPUT']
     assert 'other' not in fr.restore_text(gone, None)
+
+
+def test_recorded_ip6tables_drift_in_the_diff_check_mode_shows():
+    """A cali-FORWARD rule deleted by hand (the drift test_policy_v6 makes): the diff calico_policy returns,
+    in check mode too, has it in after only, and nothing of the foreign chain."""
+    with open(os.path.join(FIXTURES, 'policy-ip6tables-save.txt')) as f:
+        text = f.read()
+    with open(os.path.join(FIXTURES, 'policy-ipset-save-v6.txt')) as f:
+        sets = fr.parse_ipset_save(f.read(), 6)
+    deleted = '-A cali-FORWARD -i cali+ -m comment --comment "cali:ghcdza-rIu_MXVwf" -j cali-from-wl-dispatch'
+    saved = fr.parse_save(text.replace(deleted + '\n', ''))
+    wanted = fr.render(HOST, PODS, POLICIES, 6)
+    changes = fr.plan(saved, wanted, sets)
+    assert fr.changed(changes) and changes['write'] == ['cali-FORWARD'] and not changes['delete']
+    before, after = _diff(saved, changes, wanted, sets)
+    # The one rule to add, as it is to be written (its matches in Felix's order, the same rule id); the kept
+    # rules of the chain as the kernel prints them, so they do not show as changed.
+    added = [l for l in wanted['chains']['cali-FORWARD'] if 'cali:ghcdza-rIu_MXVwf' in l]
+    assert added == ['-A cali-FORWARD -m comment --comment "cali:ghcdza-rIu_MXVwf" -i cali+ -j cali-from-wl-dispatch']
+    assert after.splitlines() == before.splitlines()[:2] + added + before.splitlines()[2:]
+    assert 'other' not in before + after
 
 
 @pytest.mark.parametrize('family, expected', [

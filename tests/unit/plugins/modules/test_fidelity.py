@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 from ansible_collections.labnet.calico.plugins.module_utils.tunnel_mtu import ENCAPSULATION_OVERHEAD, mtu_from_underlay
-from ansible_collections.labnet.calico.plugins.module_utils import workload
+from ansible_collections.labnet.calico.plugins.module_utils import interface_sysctls, workload
 from ansible_collections.labnet.calico.plugins.modules import proxy_arp
 
 
@@ -125,10 +125,10 @@ def test_proxy_arp_wants_felixs_values():
 
 def test_proxy_arp_rp_filter_copies_the_default_and_accept_ra_needs_ipv6():
     wanted = {'net/ipv4/conf/cali1/rp_filter': 'default', 'net/ipv6/conf/cali1/accept_ra': '0'}
-    with_v6 = {proxy_arp.RP_FILTER_DEFAULT: '2', proxy_arp.IPV6_PRESENT: '1'}
-    assert proxy_arp.resolve(wanted, with_v6) == {'net/ipv4/conf/cali1/rp_filter': '2',
+    with_v6 = {interface_sysctls.RP_FILTER_DEFAULT: '2', interface_sysctls.IPV6_PRESENT: '1'}
+    assert interface_sysctls.resolve(wanted, with_v6) == {'net/ipv4/conf/cali1/rp_filter': '2',
                                                   'net/ipv6/conf/cali1/accept_ra': '0'}
-    assert proxy_arp.resolve(wanted, {proxy_arp.RP_FILTER_DEFAULT: '0', proxy_arp.IPV6_PRESENT: None}) == {
+    assert interface_sysctls.resolve(wanted, {interface_sysctls.RP_FILTER_DEFAULT: '0', interface_sysctls.IPV6_PRESENT: None}) == {
         'net/ipv4/conf/cali1/rp_filter': '0'}
 
 
@@ -141,7 +141,7 @@ def test_proxy_arp_ipv6_adds_the_host_ends_ipv6_values_and_needs_ipv6():
         'net/ipv6/conf/cali1/proxy_ndp': '1', 'net/ipv6/conf/cali1/forwarding': '1',
         'net/ipv6/conf/all/forwarding': '1'}
     with pytest.raises(LabError, match='^ip6_forward: the kernel of namespace p1 has no IPv6'):
-        proxy_arp.resolve({'net/ipv6/conf/all/forwarding': '1'}, {proxy_arp.IPV6_PRESENT: None}, 'p1')
+        interface_sysctls.resolve({'net/ipv6/conf/all/forwarding': '1'}, {interface_sysctls.IPV6_PRESENT: None}, 'p1')
 
 
 @pytest.mark.parametrize('overrides, message', [

@@ -3,7 +3,8 @@ import pytest
 
 from ansible_collections.labnet.calico.plugins.module_utils.iproute import LabError
 from ansible_collections.labnet.calico.plugins.module_utils import veth_plan
-from ansible_collections.labnet.calico.plugins.modules import calico_route, calico_veth
+from ansible_collections.labnet.calico.plugins.module_utils import route_plan
+from ansible_collections.labnet.calico.plugins.modules import calico_veth
 
 
 def route_params(**overrides):
@@ -22,12 +23,12 @@ def route_params(**overrides):
 ])
 def test_calico_route_refuses_bad_input(routes, message):
     with pytest.raises(LabError) as error:
-        calico_route.wanted_routes(route_params(routes=routes))
+        route_plan.wanted_routes(route_params(routes=routes))
     assert str(error.value).startswith(message)
 
 
 def test_calico_route_normalises_wanted_routes():
-    wanted = calico_route.wanted_routes(route_params(routes=[
+    wanted = route_plan.wanted_routes(route_params(routes=[
         {'dest': '10.10.1.0/24', 'via': '172.16.91.202', 'dev': 'tunl0', 'onlink': True, 'proto': 'bird'},
         {'dest': '169.254.1.1', 'dev': 'eth0', 'scope': 'link', 'netns': 'pod1'}]))
     assert wanted[0] == (None, 'present', {'table': 254, 'type': 'unicast', 'dst': '10.10.1.0/24',
@@ -39,9 +40,9 @@ def test_calico_route_normalises_wanted_routes():
 def test_same_route_compares_only_what_is_asked():
     wanted = {'type': 'unicast', 'dst': '10.0.0.0/24', 'via': None, 'dev': 'eth0', 'scope': None, 'proto': 77,
               'metric': 0, 'onlink': False, 'mtu': None}
-    assert calico_route.same_route(wanted, dict(wanted, scope=253))
-    assert not calico_route.same_route(wanted, dict(wanted, dev='eth1'))
-    assert not calico_route.same_route(wanted, dict(wanted, proto=78))
+    assert route_plan.same_route(wanted, dict(wanted, scope=253))
+    assert not route_plan.same_route(wanted, dict(wanted, dev='eth1'))
+    assert not route_plan.same_route(wanted, dict(wanted, proto=78))
 
 
 def veth_params(**overrides):
@@ -118,7 +119,7 @@ def test_a_pair_whose_workload_id_changed_is_made_again_in_its_namespace():
 
 
 def test_calico_route_takes_both_families_in_one_call():
-    wanted = calico_route.wanted_routes(route_params(routes=[
+    wanted = route_plan.wanted_routes(route_params(routes=[
         {'dest': 'fd00:10:244::2/128', 'dev': 'cali0123456789a', 'scope': 'link'},
         {'dest': '::/0', 'via': 'fe80::ecee:eeff:feee:eeee', 'dev': 'eth0', 'netns': 'pod1'},
         {'dest': 'default', 'via': '169.254.1.1', 'dev': 'eth0', 'netns': 'pod1'},
@@ -137,7 +138,7 @@ def test_calico_route_takes_both_families_in_one_call():
 ])
 def test_calico_route_refuses_mixed_or_incomplete_ipv6(routes, message):
     with pytest.raises(LabError) as error:
-        calico_route.wanted_routes(route_params(routes=routes))
+        route_plan.wanted_routes(route_params(routes=routes))
     assert str(error.value).startswith(message)
 
 
