@@ -126,10 +126,10 @@ def test_proxy_arp_wants_felixs_values():
 def test_proxy_arp_rp_filter_copies_the_default_and_accept_ra_needs_ipv6():
     wanted = {'net/ipv4/conf/cali1/rp_filter': 'default', 'net/ipv6/conf/cali1/accept_ra': '0'}
     with_v6 = {interface_sysctls.RP_FILTER_DEFAULT: '2', interface_sysctls.IPV6_PRESENT: '1'}
+    without_v6 = {interface_sysctls.RP_FILTER_DEFAULT: '0', interface_sysctls.IPV6_PRESENT: None}
     assert interface_sysctls.resolve(wanted, with_v6) == {'net/ipv4/conf/cali1/rp_filter': '2',
-                                                  'net/ipv6/conf/cali1/accept_ra': '0'}
-    assert interface_sysctls.resolve(wanted, {interface_sysctls.RP_FILTER_DEFAULT: '0', interface_sysctls.IPV6_PRESENT: None}) == {
-        'net/ipv4/conf/cali1/rp_filter': '0'}
+                                                          'net/ipv6/conf/cali1/accept_ra': '0'}
+    assert interface_sysctls.resolve(wanted, without_v6) == {'net/ipv4/conf/cali1/rp_filter': '0'}
 
 
 def test_proxy_arp_ipv6_adds_the_host_ends_ipv6_values_and_needs_ipv6():
