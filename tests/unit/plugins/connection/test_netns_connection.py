@@ -1,4 +1,12 @@
 """The netns connection plugin without root: argv, options, errors and file copies."""
+import base64
+import hashlib
+import importlib.util
+import io
+import marshal
+import zipfile
+import zipimport
+
 import pytest
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError, AnsibleFileNotFound
@@ -128,3 +136,58 @@ def test_files_are_plain_copies(run_dir, tmp_path):
     assert back.read_text() == 'payload'
     with pytest.raises(AnsibleFileNotFound):
         conn.put_file(str(tmp_path / 'nothing-here'), str(target))
+
+
+def zip_of(files):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as target:
+        for name, data in files.items():
+            target.writestr(name, data)
+    return out.getvalue()
+
+
+def test_the_payload_gains_an_unchecked_pyc_beside_every_py_that_zipimport_runs(tmp_path):
+    source = b'ANSWER = 6 * 7\n'
+    payload = netns.payload_with_bytecode(zip_of({'pkg/__init__.py': b'', 'pkg/answer.py': source, 'pkg/data.txt': b'x'}))
+    with zipfile.ZipFile(io.BytesIO(payload)) as result:
+        assert sorted(result.namelist()) == ['pkg/__init__.py', 'pkg/__init__.pyc', 'pkg/answer.py',
+                                             'pkg/answer.pyc', 'pkg/data.txt']
+        pyc = result.read('pkg/answer.pyc')
+    # PEP 552: magic, flags 1 (hash-based, not checked against the source), the source's hash, the code.
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert pyc[4:8] == (1).to_bytes(4, 'little')
+    assert pyc[8:16] == importlib.util.source_hash(source)
+    namespace = {}
+    exec(marshal.loads(pyc[16:]), namespace)
+    assert namespace['ANSWER'] == 42
+    # zipimport takes the bytecode even where the source beside it says something else.
+    changed = zip_of({'pkg/__init__.py': b'', 'pkg/answer.py': b'ANSWER = 0\n', 'pkg/answer.pyc': pyc})
+    archive = tmp_path / 'payload.zip'
+    archive.write_bytes(changed)
+    importer = zipimport.zipimporter(str(archive) + '/pkg/')
+    spec = importer.find_spec('answer')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.ANSWER == 42
+
+
+def test_the_wrapper_carries_the_bytecode_payload_cached_by_its_hash(tmp_path):
+    encoded = base64.b64encode(zip_of({'mod.py': b'X = 1\n'}))
+    wrapper = b"def _ansiballz_main():\n    ZIPDATA = None\n    _ansiballz_main(\nzip_data='" + encoded + b"',\n)\n"
+    first = netns.wrapper_with_bytecode(wrapper, str(tmp_path))
+    line = netns.ZIP_DATA.search(first)
+    assert first[:line.start(1)] == wrapper[:netns.ZIP_DATA.search(wrapper).start(1)]
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(line.group(1)))) as result:
+        assert sorted(result.namelist()) == ['mod.py', 'mod.pyc']
+    cached = list(tmp_path.iterdir())
+    assert [path.name for path in cached] == ['labnet-netns-%s.b64' % hashlib.sha256(encoded).hexdigest()]
+    cached[0].write_bytes(base64.b64encode(zip_of({'from_cache.py': b''})))  # the second call reads the file
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(netns.ZIP_DATA.search(
+            netns.wrapper_with_bytecode(wrapper, str(tmp_path))).group(1)))) as result:
+        assert result.namelist() == ['from_cache.py']
+
+
+def test_a_wrapper_without_a_payload_line_is_left_as_it_is(tmp_path):
+    wrapper = b"#!/usr/bin/python\nprint('no zip_data here')\n"
+    assert netns.wrapper_with_bytecode(wrapper, str(tmp_path)) is wrapper
+    assert list(tmp_path.iterdir()) == []

@@ -27,3 +27,17 @@ def test_bad_addresses_are_refused_naming_the_field(pair, message):
     with pytest.raises(LabError) as raised:
         pod_ping.checked_pairs({'pairs': [pair]})
     assert str(raised.value) == message
+
+
+def test_the_capture_option_is_checked_before_anything_is_sent():
+    probe = {'source': 'p1', 'target': 'p2', 'source_ip': '10.10.0.2', 'ip': '10.10.1.2'}
+    assert pod_ping.checked_capture(None) is None
+    interface, probes, count = pod_ping.checked_capture({'interface': 'eth1', 'count': 2, 'probes': [probe]})
+    assert (interface, count) == ('eth1', 2)
+    assert [(p['family'], p['source'], p['ip']) for p in probes] == [('ipv4', 'p1', '10.10.1.2')]
+    low, high = pod_ping.PING_LIMITS['count']
+    for spec, message in (({'count': high + 1}, 'capture.count: %d is outside %d-%d' % (high + 1, low, high)),
+                          ({'interface': 'eth 1'}, 'capture.interface'),
+                          ({'probes': [dict(probe, ip='fd00::2')]}, r'capture.probes\[0\].ip')):
+        with pytest.raises(LabError, match=message):
+            pod_ping.checked_capture(dict({'interface': 'eth1', 'count': 2, 'probes': [probe]}, **spec))
